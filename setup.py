@@ -1,0 +1,47 @@
+"""Packaging for vsvqdsr: VQD-SR animation video super-resolution for VapourSynth."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+about: dict[str, str] = {}
+exec((ROOT / "vsvqdsr" / "_version.py").read_text(), about)
+
+setup(
+    name="vsvqdsr",
+    version=about["__version__"],
+    description="VQD-SR (ICCV 2023) animation video super-resolution and degradation filters for VapourSynth",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.12",
+    packages=find_packages(include=["vsvqdsr", "vsvqdsr.*"]),
+    package_data={"vsvqdsr": ["py.typed"]},
+    install_requires=[
+        # R81 is the first release with a self-contained manylinux wheel (core, resize, vspipe).
+        "vapoursynth==81",
+        "vsutil>=0.8",
+        "numpy>=1.26",
+        # The machines' pip configuration caps torch at 2.14.1; never ask for more.
+        "torch>=2.4,<=2.14.1",
+        "safetensors>=0.4",
+        "filelock>=3.12",
+        "tqdm>=4.66",
+        "vapoursynth-bestsource",
+        "vapoursynth-scenechange",
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
+    ],
+    extras_require={
+        "trt": ["tensorrt", "torch-tensorrt"],
+        "train": ["matplotlib>=3.8", "pillow>=10", "opencv-python-headless>=4.8", "scipy>=1.11"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
+                "opencv-python-headless>=4.8", "scipy>=1.11"],
+    },
+    entry_points={"console_scripts": ["vqdsr=vsvqdsr.cli.main:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.12",
+        "Topic :: Multimedia :: Video",
+        "Environment :: GPU :: NVIDIA CUDA",
+    ],
+)

@@ -1,0 +1,47 @@
+"""Runtimes: one small module per backend, all behind :class:`~.base.StepRunner`.
+
+``create(name, net, desc, spec)`` builds a runner; ``"auto"`` picks TensorRT, else CUDA, else CPU
+and says which on stderr once.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .base import BackendUnavailable, RunnerSpec, StepRunner
+
+__all__ = ["BACKENDS", "BackendUnavailable", "RunnerSpec", "StepRunner", "create", "resolve_auto"]
+
+#: Backend name -> module (inside this package) exposing ``create(net, desc, spec, **options)``.
+BACKENDS: dict[str, str] = {"cpu": "cpu"}
+
+#: Order tried by ``backend="auto"``.
+AUTO_ORDER: tuple[str, ...] = ("trt", "cuda", "cpu")
+
+_announced: set[str] = set()
+
+
+def _available(name: str) -> bool:
+    mod = importlib.import_module(f".{BACKENDS[name]}", __name__)
+    check = getattr(mod, "available", None)
+    return True if check is None else bool(check())
+
+
+def resolve_auto() -> str:
+    for name in AUTO_ORDER:
+        if name in BACKENDS and _available(name):
+            return name
+    return "cpu"
+
+
+def create(name: str, net, desc, spec: RunnerSpec, **options) -> StepRunner:
+    """Build a runner for backend ``name`` (``"auto"`` allowed)."""
+    if name == "auto":
+        name = resolve_auto()
+        if name not in _announced:
+            _announced.add(name)
+            print(f"vsvqdsr: backend=auto chose {name!r}", file=sys.stderr, flush=True)
+    if name not in BACKENDS:
+        raise BackendUnavailable(f"unknown backend {name!r}; accepted: auto, {', '.join(sorted(BACKENDS))}")
+    mod = importlib.import_module(f".{BACKENDS[name]}", __name__)
+    return mod.create(net, desc, spec, **options)

