@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -81,8 +80,7 @@ def test_tiny_training_run_loss_falls_resumes_and_feeds_stage2(tmp_path):
     assert y.shape == (1, 3, 20, 20)
 
 
-def test_cli_rejects_stage2_without_init(tmp_path):
-    code = "import sys; from vsvqdsr.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    r = subprocess.run([sys.executable, "-c", code, "train-degrader", "--data", str(tmp_path),
-                        "--out", str(tmp_path / "r"), "--stage", "2"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--init" in r.stderr
+def test_cli_rejects_stage2_without_init(tmp_path, capsys):
+    from vsvqdsr.cli.main import main
+    assert main(["train-degrader", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--stage", "2"]) == 2
+    assert "--init" in capsys.readouterr().err
