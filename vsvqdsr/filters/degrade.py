@@ -14,10 +14,7 @@ from typing import Any
 import numpy as np
 import vapoursynth as vs
 
-try:
-    from .formats import array_to_frame, check_clip, copy_props, frame_to_array, to_float_rgb
-except ImportError:  # until the lead's formats.py is merged
-    from ._fmt_fallback import array_to_frame, check_clip, copy_props, frame_to_array, to_float_rgb  # type: ignore
+from .formats import array_to_frame, check_clip, copy_props, frame_to_array, to_float_rgb
 
 __all__ = ["Degrade"]
 
