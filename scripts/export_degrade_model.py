@@ -16,6 +16,17 @@ import numpy as np
 import torch
 
 
+def _wall_seconds(run: Path) -> float:
+    """Training wall time summed over resumed sessions (the log's clock restarts at each resume)."""
+    total, last = 0.0, 0.0
+    for line in (run / "log.jsonl").read_text().splitlines():
+        t = float(json.loads(line)["time"])
+        if t < last:
+            total += last
+        last = t
+    return round(total + last, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--s1", required=True)
@@ -61,8 +72,8 @@ def main() -> None:
                  "frames_used": s1["frames"], "dedup_mad": 1.0},
         "recipe": {"crop": s1["crop"], "batch": s1["batch"], "lr": s1["lr"], "stage2_top_lr": s2["lr"] * 0.25,
                    "perceptual": s1["perceptual"], "disc_ndf": s1.get("disc_ndf"),
-                   "stage1": {"steps": s1["steps"], "seconds": s1["seconds"], "disc_start": "never (100000)"},
-                   "stage2": {"steps": s2["steps"], "seconds": s2["seconds"], "disc_start": 80},
+                   "stage1": {"steps": s1["steps"], "seconds": _wall_seconds(Path(a.s1)), "disc_start": "never (100000)"},
+                   "stage2": {"steps": s2["steps"], "seconds": _wall_seconds(Path(a.s2)), "disc_start": 80},
                    "hardware": "shared 2-core CPU, 1 torch thread"},
         "losses": {"stage1_l1_first": round(s1["l1_first"], 4), "stage1_l1_last": round(s1["l1_last"], 4),
                    "stage2_l1_first": round(s2["l1_first"], 4), "stage2_l1_last": round(s2["l1_last"], 4),

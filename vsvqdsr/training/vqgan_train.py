@@ -183,12 +183,20 @@ def train_vqgan(opt: TrainOptions) -> dict:
     elif opt.stage == 2 and rank == 0:
         _log("train-degrader: warning: stage 2 without --init starts from random weights")
 
+    # The autoencoder is wrapped in DDP (one forward, one backward per step). The discriminator is
+    # called several times per step (real and fake separately, as BatchNorm statistics are per call),
+    # which DDP's reducer does not allow, so its gradients are averaged by hand instead.
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        disc_net = torch.nn.parallel.DistributedDataParallel(disc, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        disc_net = disc
+    disc_net = disc
+
+    def _average_disc_grads() -> None:
+        if world > 1:
+            for p in disc.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad.div_(world)
 
     def save() -> None:
         if rank != 0:
@@ -223,6 +231,7 @@ def train_vqgan(opt: TrainOptions) -> dict:
             nll = rec.mean() + opt.perceptual_weight * p_loss
             gan_on = step >= opt.disc_start
             need_d = gan_on or perc_kind == "dfm"
+            disc.requires_grad_(False)  # the autoencoder pass only needs gradients w.r.t. the image
             if need_d:
                 logits_fake, f_fake = disc_net(xr, features=True)
                 if perc_kind == "dfm":
@@ -244,10 +253,12 @@ def train_vqgan(opt: TrainOptions) -> dict:
             opt_ae.step()
             # ---- discriminator pass ----
             d_loss = torch.zeros((), device=device)
+            disc.requires_grad_(True)
             if need_d:
                 d_loss = hinge_d_loss(disc_net(x.detach()), disc_net(xr.detach()))
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
+                _average_disc_grads()
                 opt_d.step()
             step += 1
             rec_v = float(rec.detach().mean())
