@@ -81,6 +81,19 @@ def test_deterministic_per_seed_and_order_independent(model_path):
     assert len({a[n][1]["VQDSR_KBottom"] for n in range(N)}) > 1  # drawn per frame
 
 
+def test_per_scene_draws_follow_scene_cuts(model_path):
+    clip = make_clip()
+    clip = clip[:3] + clip[3:].std.SetFrameProps(_SceneChangePrev=0)
+    clip = clip[:3] + clip[3].std.SetFrameProps(_SceneChangePrev=1) + clip[4:]
+    deg = Degrade(clip, model=str(model_path), k_mid=(1, 10), k_bottom=(1, 50), seed=2, per_scene=True,
+                  scene_detect=False)
+    got = grab(deg, order=[5, 1, 4, 0, 3, 2])
+    ks = {n: [got[n][1][k] for k in ("VQDSR_KTop", "VQDSR_KMid", "VQDSR_KBottom")] for n in range(N)}
+    ranges = [(1, 1), (1, 10), (1, 50)]
+    assert all(ks[n] == frame_ks(2, 0, ranges) for n in range(3))
+    assert all(ks[n] == frame_ks(2, 3, ranges) for n in range(3, N))
+
+
 def test_k_changes_the_output_and_range_is_valid(model_path):
     near = grab(Degrade(make_clip(), model=str(model_path), k_bottom=1))
     far = grab(Degrade(make_clip(), model=str(model_path), k_bottom=40))

@@ -74,6 +74,8 @@ def Degrade(
     k_mid: int | Sequence[int] = 1,
     k_bottom: int | Sequence[int] = (1, 50),
     seed: int = 0,
+    per_scene: bool = False,
+    scene_detect: bool = True,
     backend: str = "cpu",
     device_id: int = 0,
     max_pixels: int = 1920 * 1088,
@@ -92,6 +94,10 @@ def Degrade(
             An int fixes it; a ``(lo, hi)`` pair draws it uniformly per frame from ``(seed, n)``.
             Paper setting: top 1, middle 1, bottom (1, 50). Larger k = stronger, stranger degradation.
         seed: seed of the per-frame draws (same seed -> same output).
+        per_scene: draw the ranks once per scene (keyed by ``(seed, first frame of the scene)``)
+            instead of per frame, like the paper's one-k-per-clip training data. Cuts come from the
+            input's ``_SceneChangePrev`` props, else from ``scd.Detect`` when ``scene_detect``.
+        scene_detect: with ``per_scene``, detect cuts where frames carry no ``_SceneChangePrev``.
         backend: ``"cpu"`` or ``"cuda"`` (torch).
         device_id: GPU index for ``"cuda"``.
         max_pixels, tile: frames larger than ``max_pixels`` run in overlapping ``tile`` tiles.
@@ -125,8 +131,17 @@ def Degrade(
     model_name = os.fspath(model)
     seed = int(seed)
 
-    def _frame(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        ks = frame_ks(seed, n, ranges)
+    scenes = None
+    if per_scene:
+        from .scenes import SceneIndex
+        scenes = SceneIndex(rgb, bool(scene_detect))
+
+    def _frame(n: int, f: vs.VideoFrame | list[vs.VideoFrame]) -> vs.VideoFrame:
+        if scenes is not None:
+            f = f[0]  # f[1] is the scene index's frame n: n's scene start is now known
+            ks = frame_ks(seed, scenes.start(n), ranges)
+        else:
+            ks = frame_ks(seed, n, ranges)
         arr = frame_to_array(f).astype(np.float32)
         x = torch.from_numpy(arr).unsqueeze(0).to(device)
         kt = [torch.tensor([k], dtype=torch.int64) for k in ks]
@@ -137,4 +152,6 @@ def Degrade(
                             "VQDSR_DegradeModel": model_name})
         return out
 
+    if scenes is not None:
+        return rgb.std.ModifyFrame(clips=[rgb, scenes.info], selector=_frame)
     return rgb.std.ModifyFrame(clips=rgb, selector=_frame)
