@@ -16,7 +16,7 @@ setup(
     license="MIT",
     python_requires=">=3.12",
     packages=find_packages(include=["vsvqdsr", "vsvqdsr.*"]),
-    package_data={"vsvqdsr": ["py.typed"]},
+    package_data={"vsvqdsr": ["py.typed", "models/*.safetensors", "models/*.json"]},
     install_requires=[
         # R81 is the first release with a self-contained manylinux wheel (core, resize, vspipe).
         "vapoursynth==81",
