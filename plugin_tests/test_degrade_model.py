@@ -193,3 +193,19 @@ def test_degrade_pads_crops_clamps_and_tiles():
     assert yt.shape == big.shape and 0 <= float(yt.min()) and float(yt.max()) <= 1
     with pytest.raises(ValueError, match="k_mid"):
         net.degrade(x, ks[0], ks[1][:1], ks[2])
+
+
+def test_shipped_degrade_lite_model():
+    import json
+    from pathlib import Path
+
+    import vsvqdsr
+    models = Path(vsvqdsr.__file__).parent / "models"
+    f = models / "degrade-lite.safetensors"
+    assert f.is_file() and f.stat().st_size <= 10 * 2**20
+    card = json.loads(f.with_suffix(".json").read_text())
+    assert card["kind"] == "degrader" and card["params"] == 2_029_363 and "WEAK" in card["quality"]
+    net = load_degrader("default")
+    assert net.config == LITE_CONFIG and _count(net) == 2_029_363
+    y = net.degrade(torch.rand(1, 3, 24, 24), *(torch.ones(1, dtype=torch.int64) for _ in range(3)))
+    assert y.shape == (1, 3, 24, 24)
