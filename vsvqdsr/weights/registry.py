@@ -113,7 +113,9 @@ def installed_models() -> dict[str, ModelInfo]:
 
 def default_model() -> str:
     """Name of the best installed model (benchmark rank in a card wins, then a fixed order)."""
-    models = installed_models()
+    # degradation models (VQGAN, card/metadata kind "vqgan-degrader") are not super-resolution models
+    models = {n: m for n, m in installed_models().items()
+              if m.card.get("kind") != "vqgan-degrader" and not n.startswith("degrade")}
     if not models:
         raise WeightsError("no models are installed; run `vqdsr fetch-weights` (the set-up does this)")
     ranked = [m for m in models.values() if isinstance(m.card.get("benchmark_rank"), int)]
