@@ -42,7 +42,7 @@ from .h264 import H264Error, h264_roundtrip
 
 __all__ = [
     "KERNEL_SIZE", "BlurParams", "ClipParams", "sample_blur", "gaussian_kernel", "sample_clip_params",
-    "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
+    "basic_ops", "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
     "Stage2Record", "stage2_degrade", "usm_sharp", "truncate_uint8",
 ]
 
@@ -159,6 +159,26 @@ def compress_clip(frames_u8: np.ndarray, rng: np.random.Generator, crf: float, p
     return frames_u8.astype(np.float32) / 255.0, crf, profile, False
 
 
+def basic_ops(hr: np.ndarray, p: ClipParams, rng: np.random.Generator, scale: int = 4) -> np.ndarray:
+    """Stage-1 steps 1-3 (blur, noise, resize) of ``T,H,W,3`` float32 frames; float32 LR, unclipped
+    after the resize (cubic may overshoot [0, 1] slightly; the uint8 cast clips)."""
+    t, h, w, _ = hr.shape
+    kernel = gaussian_kernel(p.blur).astype(np.float32)
+    interp = {m: flag for m, flag, _ in RESIZE_MODES_CV}[p.resize]
+    lr = np.empty((t, h // scale, w // scale, 3), np.float32)
+    for i in range(t):
+        img = cv2.filter2D(np.ascontiguousarray(hr[i], dtype=np.float32), -1, kernel,
+                           borderType=cv2.BORDER_REFLECT_101)
+        sigma = p.noise_sigma[i] / 255.0
+        if p.noise_gray[i]:
+            noise = rng.standard_normal((h, w, 1)).astype(np.float32) * sigma
+        else:
+            noise = rng.standard_normal((h, w, 3)).astype(np.float32) * sigma
+        img = np.clip(img + noise, 0.0, 1.0)
+        lr[i] = cv2.resize(img, (w // scale, h // scale), interpolation=interp)
+    return lr
+
+
 def basic_degrade_clip(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
                        params: ClipParams | None = None) -> tuple[np.ndarray, ClipParams]:
     """Stage-1 basic operators on one HR clip (spec section 4).
@@ -179,19 +199,7 @@ def basic_degrade_clip(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
     if h % (2 * scale) or w % (2 * scale):
         raise ValueError(f"basic_degrade_clip: HR size {w}x{h} must be a multiple of {2 * scale}")
     p = params or sample_clip_params(rng, t)
-    kernel = gaussian_kernel(p.blur).astype(np.float32)
-    interp = {m: flag for m, flag, _ in RESIZE_MODES_CV}[p.resize]
-    lr = np.empty((t, h // scale, w // scale, 3), np.float32)
-    for i in range(t):
-        img = cv2.filter2D(np.ascontiguousarray(hr[i], dtype=np.float32), -1, kernel,
-                           borderType=cv2.BORDER_REFLECT_101)
-        sigma = p.noise_sigma[i] / 255.0
-        if p.noise_gray[i]:
-            noise = rng.standard_normal((h, w, 1)).astype(np.float32) * sigma
-        else:
-            noise = rng.standard_normal((h, w, 3)).astype(np.float32) * sigma
-        img = np.clip(img + noise, 0.0, 1.0)
-        lr[i] = cv2.resize(img, (w // scale, h // scale), interpolation=interp)
+    lr = basic_ops(hr, p, rng, scale)
     out, crf, profile, _ = compress_clip(truncate_uint8(lr), rng, p.crf, p.profile)
     if (crf, profile) != (p.crf, p.profile):
         p = ClipParams(p.blur, p.noise_sigma, p.noise_gray, p.resize, crf, profile)
