@@ -98,27 +98,31 @@ class VideoFile(ClipSource):
         if exe is None:
             raise ValueError("ffprobe is not on PATH (install ffmpeg)")
         res = subprocess.run([exe, "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-                              "stream=width,height,nb_read_frames", "-of", "json", str(self.path)],
+                              "stream=width,height,nb_read_frames,pix_fmt", "-of", "json", str(self.path)],
                              capture_output=True, text=True)
         try:
             st = json.loads(res.stdout)["streams"][0]
             self.width, self.height, self.num_frames = int(st["width"]), int(st["height"]), int(st["nb_read_frames"])
+            pix = str(st.get("pix_fmt", ""))
         except (KeyError, IndexError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"{self.path}: not a readable video ({res.stderr.strip()[-300:]})") from e
+        #: decode deep sources (10/12/16-bit) as rgb48, 8-bit ones as rgb24 (exact)
+        self.deep = any(d in pix for d in ("p10", "p12", "p14", "p16", "48", "64"))
 
     def read(self, indices: list[int], top: int, left: int, size: int) -> np.ndarray:
         lo, hi = min(indices), max(indices)
         vf = f"select=between(n\\,{lo}\\,{hi}),crop={size}:{size}:{left}:{top}"
         cmd = [shutil.which("ffmpeg") or "ffmpeg", "-nostdin", "-v", "error", "-i", str(self.path), "-vf", vf,
-               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb48le", "pipe:1"]
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1"]
         res = subprocess.run(cmd, capture_output=True)
         n = hi - lo + 1
-        need = n * size * size * 6
+        bpp = 6 if self.deep else 3
+        need = n * size * size * bpp
         if res.returncode != 0 or len(res.stdout) < need:
             raise ValueError(f"{self.path}: decoding frames {lo}..{hi} failed: "
                              f"{res.stderr.decode(errors='replace')[-300:]}")
-        frames = np.frombuffer(res.stdout[:need], dtype="<u2").reshape(n, size, size, 3)
-        return frames[[i - lo for i in indices]].astype(np.float32) / 65535.0
+        frames = np.frombuffer(res.stdout[:need], dtype="<u2" if self.deep else np.uint8).reshape(n, size, size, 3)
+        return frames[[i - lo for i in indices]].astype(np.float32) / (65535.0 if self.deep else 255.0)
 
 
 def find_sources(paths: list[str | Path], min_frames: int = 1) -> list[ClipSource]:
