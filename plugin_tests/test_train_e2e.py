@@ -102,6 +102,47 @@ def test_stage1_stage2_export(workdir: Path):
         meta = f.metadata()
     assert meta["variant"] == "vqdsr" and meta["stage"] == "2" and "EMA" in meta["origin"]
     assert json.loads((run2 / "config.json").read_text())["stage"] == 2
+    _check_upscale_in_vspipe(out, workdir)
+
+
+def _check_upscale_in_vspipe(model: Path, workdir: Path) -> None:
+    """The exported file runs in ``vqdsr.Upscale`` under a real vspipe and matches plain torch."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import reference_upscale, textured_frames
+
+    vspipe = Path(sys.executable).parent / "vspipe"
+    if not vspipe.is_file():
+        vspipe = Path(shutil.which("vspipe") or "vspipe")
+    frames = textured_frames(3, 12, 16, seed=3)
+    np.save(workdir / "frames.npy", frames)
+    script = workdir / "exported.vpy"
+    script.write_text(f"""
+import numpy as np
+import vapoursynth as vs
+import vsvqdsr as vqdsr
+core = vs.core
+arr = np.load({str(workdir / "frames.npy")!r})
+blank = core.std.BlankClip(format=vs.RGBS, width=16, height=12, length=3, keep=True)
+def fill(n, f):
+    out = f.copy()
+    for p in range(3):
+        np.copyto(np.asarray(out[p]), arr[n, p])
+    return out
+src = core.std.ModifyFrame(blank, blank, fill)
+vqdsr.Upscale(src, model={str(model)!r}, backend="cpu", scene_detect=False).set_output()
+""")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([str(vspipe), str(script), "-"], capture_output=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")[-2000:]
+    # vspipe writes RGB planes in G, B, R order (ffmpeg's gbrp convention)
+    got = np.frombuffer(res.stdout, np.float32).reshape(3, 3, 48, 64)[:, [2, 0, 1]]
+    ref = reference_upscale(model, frames, [0])
+    np.testing.assert_allclose(got, ref, atol=2e-4)
 
 
 def test_train_rejects_bad_config(workdir: Path):
