@@ -26,6 +26,8 @@ def _train(args: argparse.Namespace) -> int:
         summary = train(cfg)
     except (ValueError, WeightsError, FileNotFoundError) as e:
         raise CLIError(str(e)) from e
+    if summary.get("rank", 0) != 0:
+        return 0
     print(json.dumps({"iter": summary["iter"], "its_per_s": round(summary["its_per_s"], 4),
                       "last": summary.get("last", {}), "run": args.out}))
     return 0
@@ -69,13 +71,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg-weights", default=None, help="path of torchvision's vgg19-dcbb9e9d.pth")
     p.add_argument("--topk", choices=("released", "paper", "nearest"), default="released")
     p.add_argument("--no-h264", action="store_true", help="stage 2: skip the H.264 round trip (ablation)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (0 = in-process)")
+    p.add_argument("--workers", type=int, default=-1,
+                   help="DataLoader worker processes (0 = in-process; default: half the cores, 1 to 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=5000)
     p.add_argument("--sample-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores left after the data workers)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="write a training run's EMA weights as a model file Upscale loads")

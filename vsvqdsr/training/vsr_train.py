@@ -76,7 +76,7 @@ class TrainConfig:
     vgg_weights: str | None = None
     topk_mode: str = "released"
     h264: bool = True
-    workers: int = 2
+    workers: int = -1
     seed: int = 0
     save_every: int = 5000
     sample_every: int = 1000
@@ -229,6 +229,14 @@ class _IndexBatches(torch.utils.data.Sampler):
         return self.stop - self.start
 
 
+def _worker_init(_: int) -> None:
+    """DataLoader workers: one thread each for torch and OpenCV (no oversubscription)."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def _setup_distributed(cfg: TrainConfig) -> tuple[torch.device, int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -256,8 +264,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     cfg.validate()
     dev, rank, world, _ = _setup_distributed(cfg)
     main = rank == 0
+    if cfg.workers < 0:  # auto: half the cores per process, 1 to 4
+        cfg.workers = max(1, min(4, (os.cpu_count() or 2) // max(1, world) // 2))
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    elif dev.type == "cpu":
+        # leave one core per data worker: oversubscribed CPUs train many times slower
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world) - cfg.workers))
     out = Path(cfg.out)
     ck_latest = out / "checkpoints" / "latest.pt"
     lr_g = cfg.lr if cfg.lr is not None else STAGE_LR[cfg.stage]
@@ -330,7 +343,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=_IndexBatches(start, cfg.iters, cfg.batch, rank, world),
         num_workers=cfg.workers, pin_memory=dev.type == "cuda", persistent_workers=False,
-        prefetch_factor=2 if cfg.workers > 0 else None)
+        prefetch_factor=2 if cfg.workers > 0 else None, worker_init_fn=_worker_init if cfg.workers > 0 else None)
 
     bar = tqdm(total=cfg.iters, initial=start, desc=f"train-vsr stage {cfg.stage}", unit="it",
                file=sys.stderr, disable=not (progress and main), dynamic_ncols=True)
@@ -411,8 +424,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     elapsed = time.perf_counter() - t0
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return {"iter": it, "last": last, "its_per_s": (it - start) / elapsed if elapsed > 0 else 0.0,
-            "history": history, "perceptual": percep_kind}
+            "history": history, "perceptual": percep_kind, "rank": rank}
 
 
 def _to_cpu(v):
