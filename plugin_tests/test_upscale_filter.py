@@ -242,3 +242,24 @@ def test_deep_random_access_resolves_whole_chain(tiny_model):
     for i in range(n - 8, n):  # the most recent steps are still stored
         clip.get_frame(i)
     assert st["steps"] == n
+
+
+def test_fallback_recompute_after_eviction_is_identical(src, linear_out, animesr_path):
+    """The path taken when a needed state was evicted between decision and step gives the same bytes."""
+    from vsvqdsr import backends
+    from vsvqdsr.filters.chain import ChainPlan, RecurrentChain
+    from vsvqdsr.filters.scenes import SceneIndex
+    from vsvqdsr.weights import load_state_dict
+    from vsvqdsr.weights.descriptors import build_network
+
+    net, desc = build_network(load_state_dict(animesr_path))
+    runner = backends.create("cpu", net, desc, backends.RunnerSpec(height=src.height, width=src.width))
+    scenes = SceneIndex(src, scene_detect=True)
+    st: dict = {}
+    chain = RecurrentChain(src, runner, scenes, ChainPlan(), capacity=4, extra_props={}, stats=st)
+    chain.output.get_frame(CUT + 3)  # resolves scene starts up to there
+    chain.store = type(chain.store)(4)  # forget every step
+    entry = chain._recompute(CUT, CUT + 2, CUT)
+    got = np.stack([np.asarray(entry.frame[p]) for p in range(3)])
+    assert np.array_equal(got, linear_out[CUT + 2])
+    assert st["fallback_steps"] == 3

@@ -167,9 +167,11 @@ class RecurrentChain:
         self.output = self.prim
 
     # -- bookkeeping -------------------------------------------------------------------------------
-    def _bump(self, key: str, by: int = 1) -> None:
+    def _bump(self, key: str | None = None) -> None:
+        """Count one ``key`` event (if given) and refresh the step/store figures."""
         with self._stats_lock:
-            self.stats[key] += by
+            if key is not None:
+                self.stats[key] += 1
             self.stats["steps"] = self.runner.step_count
             self.stats["stored"] = len(self.store)
 
@@ -221,7 +223,7 @@ class RecurrentChain:
         copy_props(frame, f_cur, {**self.extra_props, "VQDSR_ChainStart": chain})
         entry = Entry(frame, state, out if self.feedback else None)
         self.store.put((chain, n), entry)
-        self._bump("steps", 0)
+        self._bump()
         return entry
 
     def _recompute(self, chain: int, upto: int, start: int) -> Entry:
