@@ -170,3 +170,14 @@ def test_init_from_animesr_if_installed():
     g, ema, how = init_generator_weights("animesr-v1")
     assert "feedback input channels dropped" in how and g["recurrent_cell.conv_s1_first.0.weight"].shape[1] == 73
     _net(g)
+
+
+def test_train_vsr_cli_errors(workdir: Path, capsys):
+    from vsvqdsr.cli.main import main
+
+    assert main(["train-vsr", "--stage", "2", "--data", str(workdir / "data"), "--out", str(workdir / "x")]) == 2
+    assert "--degrader" in capsys.readouterr().err
+    assert main(["train-vsr", "--stage", "1", "--data", str(workdir / "nothing"), "--out", str(workdir / "x"),
+                 "--iters", "1"]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["export", str(workdir / "nothing"), "-o", str(workdir / "m.safetensors")]) == 2

@@ -137,3 +137,21 @@ def test_enhance_dir_keeps_size(tmp_path):
     assert enhance_dir(tmp_path / "in", tmp_path / "out", f) == 0  # resumes: nothing left to do
     with pytest.raises(WeightsError):
         load_sisr(tmp_path / "in" / "clip" / "0001.png")
+
+
+def test_enhance_hr_cli(tmp_path, capsys):
+    from vsvqdsr.cli.main import main
+
+    torch.manual_seed(0)
+    f = tmp_path / "tiny.safetensors"
+    meta = {"arch": "srvgg", "in_ch": "3", "out_ch": "3", "num_feat": "8", "num_conv": "1", "scale": "4"}
+    save_state_dict(SRVGGCompact(num_feat=8, num_conv=1).state_dict(), f, meta)
+    (tmp_path / "in").mkdir()
+    img = (np.random.default_rng(1).random((10, 14, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), img)
+    assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(f), "--device", "cpu"]) == 0
+    assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (10, 14, 3)
+    assert "1 frame(s) written" in capsys.readouterr().out
+    assert main(["enhance-hr", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
+    assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o2"), "--model", "no-such-model"]) == 2
+    assert "unknown SR model" in capsys.readouterr().err

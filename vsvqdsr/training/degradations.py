@@ -27,6 +27,7 @@ Deliberate differences from the reference code (documented in the spec as quirks
 from __future__ import annotations
 
 import math
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -270,7 +271,7 @@ def _blur_batch(x: Tensor, kernels: Tensor) -> Tensor:
 
 
 def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | None, scale: int = 4,
-                   topk_mode: str = "released", h264: bool = True, workers: int = 2,
+                   topk_mode: str = "released", h264: bool = True, workers: int = 0,
                    vq_chunk: int = 64) -> tuple[Tensor, Stage2Record]:
     """Stage-2 LR clips from HR clips, batched on ``hr``'s device (spec 3.2).
 
@@ -281,7 +282,7 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         scale: downscale factor (4).
         topk_mode: ``"released"``, ``"paper"`` or ``"nearest"`` (see :func:`sample_topk`).
         h264: run the H.264 round trip (step 6).
-        workers: parallel ffmpeg round trips.
+        workers: parallel ffmpeg round trips (0 = one per clip, at most the CPU count).
         vq_chunk: frames per VQ model call (bounds memory).
 
     Returns:
@@ -302,8 +303,12 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         # 2. noise, per frame
         rec.noise_sigma = rng.uniform(*NOISE_SIGMA_RANGE, size=(b, t))
         rec.noise_gray = rng.random((b, t)) < 0.5
-        color = torch.from_numpy(rng.standard_normal((b, t, c, h, w), dtype=np.float32)).to(dev)
-        gray = torch.from_numpy(rng.standard_normal((b, t, 1, h, w), dtype=np.float32)).to(dev)
+        # the noise fields are drawn on the device from a generator seeded by ``rng`` (fast on GPUs;
+        # reproducible for a given seed and device type)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(rng.integers(0, 2 ** 63 - 1)))
+        color = torch.randn((b, t, c, h, w), generator=gen, device=dev)
+        gray = torch.randn((b, t, 1, h, w), generator=gen, device=dev)
         is_gray = torch.from_numpy(rec.noise_gray).to(dev)[:, :, None, None, None]
         sigma = torch.from_numpy(rec.noise_sigma / 255.0).float().to(dev)[:, :, None, None, None]
         x = (x + torch.where(is_gray, gray.expand_as(color), color) * sigma).clamp_(0, 1)
@@ -342,8 +347,9 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         def run(i: int) -> tuple[np.ndarray, float, str, bool]:
             return compress_clip(u8[i], np.random.default_rng(int(seeds[i])), rec.crf[i], rec.profile[i])
 
-        if workers > 1 and b > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+        n_workers = workers if workers > 0 else min(b, os.cpu_count() or 1)
+        if n_workers > 1 and b > 1:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
                 results = list(pool.map(run, range(b)))
         else:
             results = [run(i) for i in range(b)]
