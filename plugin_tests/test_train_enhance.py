@@ -155,3 +155,27 @@ def test_enhance_hr_cli(tmp_path, capsys):
     assert main(["enhance-hr", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
     assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o2"), "--model", "no-such-model"]) == 2
     assert "unknown SR model" in capsys.readouterr().err
+
+
+def test_converted_x4plus_anime_matches_ncnn():
+    from vsvqdsr.nets.rrdb import RRDBNet
+    from vsvqdsr.weights.fetch import sisr_dir
+
+    p = sisr_dir() / "realesrgan-x4plus-anime.safetensors"
+    if not p.is_file():
+        pytest.skip("realesrgan-x4plus-anime not converted yet (run `vqdsr fetch-weights`)")
+    net = load_sisr(p)
+    assert isinstance(net, RRDBNet) and len(net.body) == 6
+    assert sum(v.numel() for v in net.parameters()) == 4_467_779
+    inp = np.load(DATA / "realesrgan_x4plus_anime_in.npy")
+    ref = np.load(DATA / "realesrgan_x4plus_anime_ncnn_out.npy").astype(np.float32)
+    x = torch.from_numpy(inp).permute(2, 0, 1)[None].float() / 255
+    y = sr_image(net, x, tile=0)[0].permute(1, 2, 0).numpy() * 255
+    diff = np.abs(np.clip(y, 0, 255) - ref)
+    assert diff.max() <= 0.6 and diff.mean() < 0.3
+
+
+def test_rrdb_size():
+    from vsvqdsr.nets.rrdb import RRDBNet
+
+    assert sum(p.numel() for p in RRDBNet().parameters()) == 16_697_987  # RealESRGAN_x4plus

