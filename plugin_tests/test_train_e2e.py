@@ -12,7 +12,7 @@ from train_helpers import write_clip_folders
 from vsvqdsr.nets.vsr import RecurrentVSR
 from vsvqdsr.training.data import ClipSampler, TrainClips, find_sources
 from vsvqdsr.training.degradations import stage2_degrade, usm_sharp
-from vsvqdsr.training.vsr_train import (TrainConfig, drop_feedback_channels, export_run, init_generator_weights,
+from vsvqdsr.training.vsr_train import (TrainConfig, drop_feedback_channels, init_generator_weights,
                                         load_run_checkpoint, train)
 from vsvqdsr.weights.descriptors import build_network
 from vsvqdsr.weights.loading import load_state_dict, save_state_dict
