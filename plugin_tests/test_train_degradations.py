@@ -143,6 +143,7 @@ class _Recording:
 def test_stage2_pipeline_per_clip_topk_and_h264():
     from vsvqdsr.nets.vqgan import LITE_CONFIG, MultiScaleVQGAN
 
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared CPU
     torch.manual_seed(0)
     deg = _Recording(MultiScaleVQGAN(LITE_CONFIG).eval())
     hr = torch.rand(2, 3, 3, 64, 64)

@@ -67,11 +67,12 @@ def test_stage1_stage2_export(workdir: Path):
     # stage 2 from the stage-1 run, tiny untrained VQGAN degrader, real H.264
     run2 = workdir / "run2"
     cfg2 = TrainConfig(stage=2, out=str(run2), init=str(run1), degrader=str(workdir / "degrader.safetensors"),
-                       iters=6, patch=96, lr=1e-3, lr_d=1e-4, save_every=100, sample_every=3, **common)
+                       iters=4, patch=96, lr=1e-3, lr_d=1e-4, save_every=100, sample_every=2,
+                       perceptual="none", **common)  # the perceptual modules are tested on their own (CPU time)
     st1 = load_run_checkpoint(run1)
     s2 = train(cfg2, progress=False)
     st2 = load_run_checkpoint(run2)
-    assert st2["stage"] == 2 and st2["iter"] == 6 and "params_d" in st2
+    assert st2["stage"] == 2 and st2["iter"] == 4 and "params_d" in st2
     last = s2["history"][-1]
     assert {"l1", "gan_g", "d_real", "d_fake"} <= set(last) and all(np.isfinite(v) for v in last.values())
     gt2 = TrainClips(ClipSampler(find_sources(data, 3), 3, 96), 2, seed=99)[0][None]
@@ -181,3 +182,21 @@ def test_train_vsr_cli_errors(workdir: Path, capsys):
                  "--iters", "1"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["export", str(workdir / "nothing"), "-o", str(workdir / "m.safetensors")]) == 2
+
+
+@pytest.mark.gpu
+def test_gpu_stage2_degradations_and_training(workdir: Path):
+    from vsvqdsr.weights.degrader import load_degrader
+
+    dev = torch.device("cuda")
+    deg = load_degrader(workdir / "degrader.safetensors").to(dev)
+    hr = torch.rand(2, 3, 3, 96, 96, device=dev)
+    lr, rec = stage2_degrade(hr, np.random.default_rng(0), deg)
+    assert lr.device.type == "cuda" and lr.shape == (2, 3, 3, 24, 24) and rec.h264_ok == [True, True]
+    assert 0 <= float(lr.min()) and float(lr.max()) <= 1
+    cfg = TrainConfig(stage=2, data=[str(workdir / "data")], out=str(workdir / "gpu_run"),
+                      degrader=str(workdir / "degrader.safetensors"), iters=2, batch=2, frames=3, patch=96,
+                      workers=0, device="cuda", save_every=100, sample_every=2, log_every=1)
+    s = train(cfg, progress=False)
+    assert s["iter"] == 2 and all(np.isfinite(v) for v in s["last"].values())
+    assert (workdir / "gpu_run" / "checkpoints" / "latest.pt").is_file()

@@ -62,3 +62,22 @@ def test_srvgg_perceptual_gradients():
 
 def test_srvgg_size():
     assert srvgg_param_count() == sum(p.numel() for p in SRVGGCompact().parameters()) == 621_424
+
+
+def test_build_perceptual_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    vgg = L.VGG19Perceptual(pretrained=False)
+    f = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, f)
+    monkeypatch.setenv("VSVQDSR_VGG19", str(f))
+    mod, kind = L.build_perceptual("auto")
+    assert kind == "vgg19" and isinstance(mod, L.VGG19Perceptual)
+    assert L.build_perceptual("none") == (None, "none")
+    monkeypatch.delenv("VSVQDSR_VGG19")
+    with pytest.raises(FileNotFoundError):
+        L.build_perceptual("vgg19")
+    # without VGG weights: the SRVGG trunk if installed, else no perceptual loss
+    mod, kind = L.build_perceptual("auto")
+    assert kind in ("srvgg", "none") and (kind == "none") == (mod is None)
+    with pytest.raises(ValueError):
+        L.build_perceptual("lpips")
