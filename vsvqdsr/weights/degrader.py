@@ -34,7 +34,7 @@ __all__ = ["DegraderDescriptor", "describe_degrader", "load_degrader", "load_deg
            "map_official_keys", "save_degrader", "build_degrader", "DEGRADER_KIND"]
 
 #: ``kind`` written to our files' metadata and model cards (lets registries tell degraders from VSR models).
-DEGRADER_KIND = "vqgan-degrader"
+DEGRADER_KIND = "degrader"
 
 #: Namespaces whose pickled objects may be replaced by an inert stub when reading official ckpts.
 _STUBBABLE = ("pytorch_lightning.", "lightning.", "lightning_fabric.", "omegaconf.", "argparse.",
@@ -174,9 +174,7 @@ def load_degrader_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
 def _resolve(model: str | os.PathLike) -> Path:
     from .registry import installed_models
     if isinstance(model, str) and not Path(model).expanduser().is_file():
-        models = {n: m for n, m in installed_models().items()
-                  if m.card.get("kind") == DEGRADER_KIND or n.startswith("degrade")
-                  or m.path.name.startswith("pretrain_mul_vqgan")}
+        models = installed_models(DEGRADER_KIND)
         name = model
         if model == "default":
             ranked = sorted(models, key=lambda n: (models[n].card.get("benchmark_rank", 99), n != "degrade-lite", n))
