@@ -13,7 +13,14 @@ from .base import BackendUnavailable, RunnerSpec, StepRunner
 __all__ = ["BACKENDS", "BackendUnavailable", "RunnerSpec", "StepRunner", "create", "resolve_auto"]
 
 #: Backend name -> module (inside this package) exposing ``create(net, desc, spec, **options)``.
-BACKENDS: dict[str, str] = {"cpu": "cpu"}
+BACKENDS: dict[str, str] = {
+    "trt": "trt",
+    "torch_trt": "torch_trt",
+    "cuda": "cuda",
+    "cpu": "cpu",
+    "ort": "ort",
+    "openvino": "openvino",
+}
 
 #: Order tried by ``backend="auto"``.
 AUTO_ORDER: tuple[str, ...] = ("trt", "cuda", "cpu")
