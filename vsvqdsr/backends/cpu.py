@@ -19,7 +19,7 @@ import torch
 from .base import RunnerSpec, StepRunner
 from .torch_runner import TorchRunner
 
-__all__ = ["CPURunner", "ENGINES", "default_engine", "create"]
+__all__ = ["OPTIONS", "CPURunner", "ENGINES", "default_engine", "create"]
 
 ENGINES: tuple[str, ...] = ("openvino", "ort", "torch", "torch_nchw")
 
@@ -46,6 +46,10 @@ def default_engine() -> str:
     if ort.available():
         return "ort"
     return "torch"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("engine", "precision", "threads", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
 
 
 def create(net, desc, spec: RunnerSpec, engine: str | None = None, precision: str = "fp32",

@@ -17,7 +17,7 @@ import torch
 from .base import RunnerSpec
 from .cuda_streams import GPURunnerBase, SlotPool, cuda_device
 
-__all__ = ["CUDARunner", "available", "create"]
+__all__ = ["OPTIONS", "CUDARunner", "available", "create"]
 
 
 def available() -> bool:
@@ -85,6 +85,10 @@ class CUDARunner(GPURunnerBase):
         extra = ", CUDA graphs" if self.cuda_graphs else ""
         return (f"cuda (torch {torch.__version__}, {name}, {'fp16' if self.spec.fp16 else 'fp32'}, "
                 f"channels_last, {self.spec.num_streams} stream(s){extra})")
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("cuda_graphs", "channels_last")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> CUDARunner:

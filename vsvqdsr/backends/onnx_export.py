@@ -19,11 +19,12 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from .engine_cache import atomic_write_bytes
 
 __all__ = ["OPSET", "input_names", "output_names", "export_step", "export_step_bytes",
            "convert_to_fp16", "onnx_checksum", "atomic_write_bytes"]
@@ -83,26 +84,6 @@ def export_step_bytes(net, example_size: tuple[int, int] = (64, 64), dynamic: bo
                           do_constant_folding=True)
     net.train(was_training)
     return buf.getvalue()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def export_step(net, path: str | os.PathLike, example_size: tuple[int, int] = (64, 64),

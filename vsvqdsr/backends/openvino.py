@@ -15,7 +15,7 @@ from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
 
-__all__ = ["OpenVINORunner", "available", "create"]
+__all__ = ["OPTIONS", "OpenVINORunner", "available", "create"]
 
 
 def available() -> bool:
@@ -80,6 +80,10 @@ class OpenVINORunner(HostRunner):
 
     def describe(self) -> str:
         return f"openvino ({self._version}, CPU, {self.precision}, {self.threads} threads)"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("precision", "threads", "onnx_model", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> OpenVINORunner:

@@ -13,7 +13,7 @@ from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
 
-__all__ = ["ORTRunner", "available", "create"]
+__all__ = ["OPTIONS", "ORTRunner", "available", "create"]
 
 
 def available() -> bool:
@@ -56,6 +56,10 @@ class ORTRunner(HostRunner):
 
     def describe(self) -> str:
         return f"ort (onnxruntime {self._version}, CPU, {self.precision}, {self.threads} threads)"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("precision", "threads", "onnx_model", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> ORTRunner:

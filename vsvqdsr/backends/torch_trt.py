@@ -25,7 +25,7 @@ from .cuda_streams import GPURunnerBase, SlotPool, cuda_device
 from .engine_cache import EngineCache, EngineKey
 from .trt import INSTALL_HINT, gpu_identity, import_tensorrt, stdout_to_stderr
 
-__all__ = ["TorchTRTRunner", "available", "create", "weights_checksum"]
+__all__ = ["OPTIONS", "TorchTRTRunner", "available", "create", "weights_checksum"]
 
 
 def import_torch_tensorrt():
@@ -116,6 +116,10 @@ class TorchTRTRunner(GPURunnerBase):
 
     def describe(self) -> str:
         return f"torch_trt ({self._versions}, {'fp16' if self.spec.fp16 else 'fp32'})"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("engine_dir",)
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> TorchTRTRunner:

@@ -31,7 +31,7 @@ from .cuda_streams import GPURunnerBase, SlotPool, cuda_device
 from .engine_cache import EngineCache, EngineKey, slug
 from .onnx_export import atomic_write_bytes, convert_to_fp16, export_step_bytes, input_names, onnx_checksum
 
-__all__ = ["INSTALL_HINT", "TRTRunner", "available", "create", "import_tensorrt", "build_engine",
+__all__ = ["OPTIONS", "INSTALL_HINT", "TRTRunner", "available", "create", "import_tensorrt", "build_engine",
            "engine_key", "stdout_to_stderr"]
 
 INSTALL_HINT = "pip install 'vsvqdsr[trt]'"
@@ -306,6 +306,10 @@ class TRTRunner(GPURunnerBase):
     def describe(self) -> str:
         return (f"trt (TensorRT {self.trt_version}, {torch.cuda.get_device_name(self.device)}, "
                 f"{self.precision}, {self.spec.num_streams} stream(s))")
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("engine_dir", "fp16_mode", "dynamic_shapes", "max_shape", "workspace_mb", "opt_level", "verbose")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> TRTRunner:
