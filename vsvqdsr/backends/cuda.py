@@ -60,6 +60,7 @@ class CUDARunner(GPURunnerBase):
     def _capture(self, slot: _Slot) -> None:
         slot.static_in = [self._fmt(torch.zeros(sh, device=self.device, dtype=self.dtype)) for sh in self._shapes()]
         args = slot.static_in + ([] if self.feedback else [None])
+        torch.cuda.synchronize(self.device)  # the zeros above were made on the default stream
         with torch.cuda.stream(slot.stream), torch.inference_mode():
             for _ in range(2):  # warm-up (cuDNN algorithm choice, allocator) outside the graph
                 self.net.step(*args)

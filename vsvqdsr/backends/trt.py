@@ -87,8 +87,8 @@ def _make_logger(trt, verbose: bool):
             trt.ILogger.__init__(self)
 
         def log(self, severity, msg) -> None:
-            if verbose or severity <= trt.ILogger.Severity.WARNING:
-                print(f"vsvqdsr trt [{severity.name}]: {msg}", file=sys.stderr, flush=True)
+            if verbose or int(severity) <= int(trt.ILogger.Severity.WARNING):
+                print(f"vsvqdsr trt [{getattr(severity, 'name', severity)}]: {msg}", file=sys.stderr, flush=True)
 
     return StderrLogger()
 
