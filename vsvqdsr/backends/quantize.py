@@ -85,7 +85,11 @@ def load_calibration_frames(source: str | os.PathLike | np.ndarray | None = None
         return np.ascontiguousarray(source[:count], dtype=np.float32)
     path = Path(source).expanduser()
     if path.is_dir():
-        from PIL import Image
+        try:
+            from PIL import Image
+        except ImportError as e:
+            raise RuntimeError("int8 calibration: reading a folder of frames needs pillow "
+                               "(pip install pillow); or pass a video file") from e
 
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:count]
         if not files:
