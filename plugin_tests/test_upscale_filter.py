@@ -1,0 +1,265 @@
+"""vqdsr.Upscale inside one process: parity, access orders, exactly-once, scenes, formats, errors."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+import vsvqdsr as vqdsr
+from conftest import clip_from_array, clip_to_array, reference_upscale, textured_frames
+
+core = vs.core
+CUT = 7
+FRAMES = textured_frames(12, 12, 16, seed=1, cut=CUT)
+
+
+@pytest.fixture
+def threads():
+    old = core.num_threads
+    yield lambda n: setattr(core, "num_threads", n)
+    core.num_threads = old
+
+
+@pytest.fixture(scope="module")
+def src():
+    return clip_from_array(FRAMES)
+
+
+@pytest.fixture(scope="module")
+def linear_out(src, animesr_path):
+    return clip_to_array(vqdsr.Upscale(src, model=str(animesr_path)))
+
+
+def test_matches_plain_torch_per_scene(linear_out, animesr_path):
+    ref = reference_upscale(animesr_path, FRAMES, [CUT])
+    assert linear_out.shape == (12, 3, 48, 64)
+    np.testing.assert_allclose(linear_out, ref, rtol=0, atol=2e-5)
+
+
+def test_vqdsr_variant_matches_plain_torch(src, vqdsr_random_path):
+    out = clip_to_array(vqdsr.Upscale(src, model=str(vqdsr_random_path)))
+    ref = reference_upscale(vqdsr_random_path, FRAMES, [CUT])
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-5)
+
+
+def test_scene_cut_resets_state(src, linear_out, animesr_path):
+    second = clip_to_array(vqdsr.Upscale(src[CUT:], model=str(animesr_path)))
+    assert np.array_equal(second, linear_out[CUT:])
+    # without detection the state flows across the cut and the output differs
+    joined = clip_to_array(vqdsr.Upscale(src, model=str(animesr_path), scene_detect=False))
+    assert np.array_equal(joined[:CUT - 1], linear_out[:CUT - 1])
+    # the last frame before a cut does not look across it (next frame clamped to itself)
+    assert not np.allclose(joined[CUT - 1], linear_out[CUT - 1], atol=1e-4)
+    assert not np.allclose(joined[CUT:], linear_out[CUT:], atol=1e-3)
+
+
+def test_scene_cuts_from_input_props_win(src, animesr_path):
+    marked = core.std.SetFrameProps(src, _SceneChangePrev=0)
+    marked = marked[:4] + core.std.SetFrameProps(marked[4:], _SceneChangePrev=1)[0] + marked[5:]
+    out = vqdsr.Upscale(marked, model=str(animesr_path))
+    starts = [out.get_frame(n).props["VQDSR_ChainStart"] for n in range(12)]
+    assert starts == [0] * 4 + [4] * 8  # the detector's cut at 7 is overridden by the props
+
+
+@pytest.mark.parametrize("nthreads", [1, 4])
+@pytest.mark.parametrize("order", ["reverse", "random", "async"])
+def test_access_order_independent(src, linear_out, animesr_path, threads, nthreads, order):
+    threads(nthreads)
+    st: dict = {}
+    # A store as large as the clip: then even arbitrary orders run every step exactly once.
+    clip = vqdsr.Upscale(src, model=str(animesr_path), stats=st, cache_steps=16)
+    n = clip.num_frames
+    if order == "reverse":
+        got = clip_to_array(clip, list(range(n))[::-1])
+    elif order == "random":
+        idx = list(range(n))
+        random.Random(5).shuffle(idx)
+        got = clip_to_array(clip, idx)
+    else:
+        idx = list(range(n)) * 2
+        random.Random(7).shuffle(idx)
+        futs = [(i, clip.get_frame_async(i)) for i in idx]
+        got = np.empty_like(linear_out)
+        for i, fut in futs:
+            f = fut.result()
+            got[i] = np.stack([np.asarray(f[p]) for p in range(3)])
+    assert np.array_equal(got, linear_out)
+    assert st["steps"] == n  # every step exactly once, whatever the order
+    assert st["fallback_steps"] == 0
+
+
+def test_small_store_random_order_recomputes_but_stays_identical(src, linear_out, animesr_path, threads):
+    threads(1)
+    st: dict = {}
+    clip = vqdsr.Upscale(src, model=str(animesr_path), stats=st, cache_steps=2)
+    idx = list(range(clip.num_frames))
+    random.Random(11).shuffle(idx)
+    assert np.array_equal(clip_to_array(clip, idx), linear_out)
+    assert clip.num_frames < st["steps"] <= sum(n - (0 if n < CUT else CUT) + 1 for n in idx)
+
+
+def test_exactly_once_linear_with_prefetch_and_small_cache(src, animesr_path, threads):
+    threads(4)
+    old = core.max_cache_size
+    core.max_cache_size = 1
+    try:
+        st: dict = {}
+        clip = vqdsr.Upscale(src, model=str(animesr_path), stats=st)
+        window, futs = 6, {}
+        for i in range(clip.num_frames):  # sliding-window prefetch like vspipe
+            for j in range(i, min(i + window, clip.num_frames)):
+                futs.setdefault(j, clip.get_frame_async(j))
+            futs.pop(i).result()
+        assert st["steps"] == clip.num_frames
+    finally:
+        core.max_cache_size = old
+
+
+def test_random_access_costs_only_its_chain(src, animesr_path):
+    st: dict = {}
+    clip = vqdsr.Upscale(src, model=str(animesr_path), stats=st)
+    clip.get_frame(CUT + 2)
+    assert st["steps"] == 3  # frames CUT, CUT+1, CUT+2
+
+
+def test_max_chain_is_deterministic_and_bounded(src, animesr_path, threads):
+    threads(2)
+    kw = dict(model=str(animesr_path), max_chain=3, warmup=1)
+    a = clip_to_array(vqdsr.Upscale(src, **kw))
+    idx = list(range(12))
+    random.Random(3).shuffle(idx)
+    b = clip_to_array(vqdsr.Upscale(src, **kw), idx)
+    assert np.array_equal(a, b)
+    st: dict = {}
+    one = vqdsr.Upscale(src, stats=st, **kw)
+    frame = one.get_frame(5)
+    assert frame.props["VQDSR_ChainStart"] == 2  # segment 3..5 of scene 0, warm-up from frame 2
+    assert st["steps"] == 4  # 2 (warm-up) + 3, 4, 5
+    plain = clip_to_array(vqdsr.Upscale(src, model=str(animesr_path)))
+    assert np.array_equal(a[:3], plain[:3]) and np.array_equal(a[CUT:CUT + 3], plain[CUT:CUT + 3])
+    assert not np.array_equal(a[3:CUT], plain[3:CUT])
+
+
+def test_props_copied_and_added(src, animesr_path):
+    tagged = core.std.SetFrameProps(src, MyProp=42, _Matrix=0)
+    f = vqdsr.Upscale(tagged, model=str(animesr_path)).get_frame(8)
+    assert f.props["MyProp"] == 42 and f.props["VQDSR_ChainStart"] == CUT
+    assert f.props["VQDSR_Model"] == str(animesr_path.stem)
+
+
+@pytest.mark.parametrize("w, h", [(13, 9), (10, 6), (3, 2)])
+def test_odd_sizes_padded_output_exact(animesr_path, w, h):
+    frames = textured_frames(3, h, w, seed=2)
+    out = clip_to_array(vqdsr.Upscale(clip_from_array(frames), model=str(animesr_path), scene_detect=False))
+    assert out.shape == (3, 3, 4 * h, 4 * w)
+    ref = reference_upscale(animesr_path, frames, [0])
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("fmt, out_fmt", [(vs.YUV420P8, vs.RGBS), (vs.GRAY8, vs.RGBS), (vs.RGB24, vs.RGBS),
+                                          (vs.YUV444P16, vs.RGBS), (vs.RGBH, vs.RGBH)])
+def test_formats_converted(animesr_path, fmt, out_fmt):
+    rgb = clip_from_array(textured_frames(2, 8, 8))
+    yuv_like = vs.core.get_video_format(fmt).color_family != vs.RGB
+    clip = core.resize.Bicubic(rgb, format=fmt, **({"matrix_s": "709"} if yuv_like else {}))
+    out = vqdsr.Upscale(clip, model=str(animesr_path))
+    assert (out.format.id, out.width, out.height) == (out_fmt, 32, 32)
+    arr = clip_to_array(out).astype(np.float32)
+    assert np.isfinite(arr).all() and 0.2 < arr.mean() < 0.8
+
+
+def test_yuv_without_matrix_uses_documented_default(animesr_path):
+    rgb = clip_from_array(textured_frames(2, 8, 8))
+    yuv = core.resize.Bicubic(rgb, format=vs.YUV444PS, matrix_s="170m").std.RemoveFrameProps("_Matrix")
+    tagged = core.std.SetFrameProps(yuv, _Matrix=6)
+    a = clip_to_array(vqdsr.Upscale(yuv, model=str(animesr_path)))
+    b = clip_to_array(vqdsr.Upscale(tagged, model=str(animesr_path)))
+    assert np.array_equal(a, b)  # SD without _Matrix -> BT.601 (ST 170M)
+
+
+def test_bad_inputs_give_clear_errors(src, animesr_path):
+    with pytest.raises(vs.Error, match="Upscale: clip must be"):
+        vqdsr.Upscale("not a clip")
+    mixed = core.std.Splice([src[:2], core.std.BlankClip(src, width=8, height=8, length=2)], mismatch=True)
+    with pytest.raises(vs.Error, match="Upscale: variable format or size"):
+        vqdsr.Upscale(mixed)
+    with pytest.raises(vs.Error, match="Upscale: max_chain"):
+        vqdsr.Upscale(src, model=str(animesr_path), max_chain=1)
+    with pytest.raises(vs.Error, match="Upscale: warmup"):
+        vqdsr.Upscale(src, model=str(animesr_path), max_chain=4, warmup=4)
+    with pytest.raises(vs.Error, match="Upscale: unknown model 'nope'"):
+        vqdsr.Upscale(src, model="nope")
+    with pytest.raises(vs.Error, match="Upscale: backend 'warp-drive'"):
+        vqdsr.Upscale(src, model=str(animesr_path), backend="warp-drive")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A very small network of the same family: long-clip tests measure the filter, not the net."""
+    import torch
+
+    from vsvqdsr.nets.vsr import RecurrentVSR
+    from vsvqdsr.weights import save_state_dict
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
+    save_state_dict(RecurrentVSR(num_feat=4, num_block=(1, 1, 1)).state_dict(), path)
+    return str(path)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_long_clip_memory_bounded(tiny_model, threads):
+    threads(2)
+    n = 10_000
+    src = core.std.BlankClip(format=vs.RGBS, width=4, height=4, length=n, color=[0.3, 0.5, 0.7])
+    st: dict = {}
+    clip = vqdsr.Upscale(src, model=tiny_model, scene_detect=False, cache_steps=8, stats=st)
+    rss = []
+    for i in range(n):
+        clip.get_frame(i)
+        if i in (1_000, n - 1):
+            rss.append(_rss_mb())
+    assert st["steps"] == n and st["stored"] <= 8
+    assert rss[1] - rss[0] < 64, f"memory grew {rss[1] - rss[0]:.0f} MB over {n - 1000} frames"
+
+
+def test_deep_random_access_resolves_whole_chain(tiny_model):
+    n = 2_000
+    src = core.std.BlankClip(format=vs.RGBS, width=4, height=4, length=n, color=[0.3, 0.5, 0.7])
+    st: dict = {}
+    clip = vqdsr.Upscale(src, model=tiny_model, scene_detect=True, cache_steps=8, stats=st)
+    last = clip.get_frame(n - 1)  # random access at the far end: one 2,000-step chain, resolved by VS
+    assert st["steps"] == n and last.props["VQDSR_ChainStart"] == 0
+    for i in range(n - 8, n):  # the most recent steps are still stored
+        clip.get_frame(i)
+    assert st["steps"] == n
+
+
+def test_fallback_recompute_after_eviction_is_identical(src, linear_out, animesr_path):
+    """The path taken when a needed state was evicted between decision and step gives the same bytes."""
+    from vsvqdsr import backends
+    from vsvqdsr.filters.chain import ChainPlan, RecurrentChain
+    from vsvqdsr.filters.scenes import SceneIndex
+    from vsvqdsr.weights import load_state_dict
+    from vsvqdsr.weights.descriptors import build_network
+
+    net, desc = build_network(load_state_dict(animesr_path))
+    runner = backends.create("cpu", net, desc, backends.RunnerSpec(height=src.height, width=src.width))
+    scenes = SceneIndex(src, scene_detect=True)
+    st: dict = {}
+    chain = RecurrentChain(src, runner, scenes, ChainPlan(), capacity=4, extra_props={}, stats=st)
+    chain.output.get_frame(CUT + 3)  # resolves scene starts up to there
+    chain.store = type(chain.store)(4)  # forget every step
+    entry = chain._recompute(CUT, CUT + 2, CUT)
+    got = np.stack([np.asarray(entry.frame[p]) for p in range(3)])
+    assert np.array_equal(got, linear_out[CUT + 2])
+    assert st["fallback_steps"] == 3

@@ -1,0 +1,247 @@
+"""Order-independent, exactly-once recurrence over a VapourSynth clip.
+
+Semantics: output frame n is the recurrent network run over the frames of its *chain*, from the
+chain's first frame up to n. A chain starts at every scene start S; with ``max_chain=N`` it is also
+restarted every N frames inside a scene, each restart preceded by a warm-up of W frames whose
+outputs are discarded::
+
+    segment k of a scene covers S + kN .. S + (k+1)N - 1 and is produced by the chain that
+    begins at S + kN - W (k >= 1), or at S (k = 0).
+
+Neighbours are clamped inside the scene: the first frame of a scene uses itself as its previous
+frame, the last one itself as its next frame. Nothing depends on the order or the parallelism in
+which VapourSynth asks for frames, so the output is bit-identical for any access pattern.
+
+How (see the field notes): two output-sized clips hold the steps of every chain.
+
+* ``prim``: frame n is the step of the chain whose *output* n is (the filter's result);
+* ``sec``:  frame n is the step of the *next* segment's warm-up chain, where n lies in a warm-up.
+
+Each is a ``FrameEval`` whose callback runs before any input is requested and decides: the step is
+in the store -> serve the stored frame without touching the chain; the previous step of the chain
+is stored (or n begins the chain) -> a ``ModifyFrame`` over the inputs alone; otherwise -> a
+``ModifyFrame`` that also requests the previous step of the same chain (the self-reference
+``prim[n-1]`` or ``sec[n-1]``), so VapourSynth resolves the chain in order and merges duplicate
+requests. The ``ModifyFrame`` callback runs the network once and stores the result. The store is a bounded LRU of
+``(chain begin, frame) -> (output frame, hidden state)``; states stay on the runner's device. If an
+entry a step needs was evicted in between (only under heavy random access with a small store), the
+step recomputes it from the latest stored step of the chain with synchronous requests -- correct,
+only slower, and counted in the stats.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import vapoursynth as vs
+
+from .formats import array_to_frame, copy_props, frame_to_array
+from .scenes import SceneIndex
+
+__all__ = ["ChainPlan", "StepStore", "RecurrentChain"]
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """Where chains begin. ``max_chain=None`` means one chain per scene."""
+
+    max_chain: int | None = None
+    warmup: int = 0
+
+    def primary(self, n: int, scene_start: int) -> int:
+        """First frame of the chain that produces output frame n."""
+        if self.max_chain is None:
+            return scene_start
+        k = (n - scene_start) // self.max_chain
+        return scene_start if k == 0 else scene_start + k * self.max_chain - self.warmup
+
+    def secondary(self, n: int, scene_start: int) -> int | None:
+        """First frame of the warm-up chain running through n, if n lies in a warm-up window."""
+        if self.max_chain is None or self.warmup == 0:
+            return None
+        k = (n - scene_start) // self.max_chain + 1
+        begin = scene_start + k * self.max_chain - self.warmup
+        return begin if n >= begin else None
+
+
+@dataclass
+class Entry:
+    frame: vs.VideoFrame  # finished output frame, props included
+    state: Any            # hidden state after this step (runner device object)
+    out: Any              # SR output on the device (feedback networks), else None
+
+
+class StepStore:
+    """Bounded LRU of finished steps keyed by ``(chain begin, frame)``."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 2:
+            raise ValueError("the step store needs room for at least 2 steps")
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, int], Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> Entry | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[int, int], entry: Entry) -> None:
+        with self._lock:
+            self._items[key] = entry
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def latest(self, chain: int, upto: int) -> tuple[int, Entry] | None:
+        """The stored step of ``chain`` with the highest frame number <= ``upto``."""
+        with self._lock:
+            best = None
+            for (c, k), e in self._items.items():
+                if c == chain and k <= upto and (best is None or k > best[0]):
+                    best = (k, e)
+            return best
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class RecurrentChain:
+    """Builds the output clip of a recurrent runner over ``rgb`` (see the module docstring).
+
+    Args:
+        rgb: float RGB input (its props are copied to the output).
+        runner: a :class:`~vsvqdsr.backends.base.StepRunner` for rgb's size.
+        scenes: scene starts of ``rgb``.
+        plan: chain restarts.
+        capacity: steps kept in the store.
+        extra_props: props added to every output frame.
+        stats: optional dict updated live with ``steps``, ``served``, ``fallback_steps`` and
+            ``stored`` (steps held in the store).
+    """
+
+    def __init__(self, rgb: vs.VideoNode, runner, scenes: SceneIndex, plan: ChainPlan, capacity: int,
+                 extra_props: dict[str, Any], stats: dict | None = None) -> None:
+        core = vs.core
+        self.rgb = rgb
+        self.runner = runner
+        self.scenes = scenes
+        self.plan = plan
+        self.store = StepStore(capacity)
+        self.extra_props = dict(extra_props)
+        self.feedback = bool(runner.desc.feedback)
+        self.stats = stats if stats is not None else {}
+        self.stats.update(steps=0, served=0, fallback_steps=0, stored=0)
+        self._stats_lock = threading.Lock()
+        n_frames = rgb.num_frames
+        scale = runner.scale
+        self.base = core.std.BlankClip(rgb, width=rgb.width * scale, height=rgb.height * scale, keep=True)
+        base = self.base
+        if n_frames > 1:
+            rgb_prev = rgb[0] + rgb[:-1]
+            rgb_next = rgb[1:] + rgb[-1]
+        else:
+            rgb_prev = rgb_next = rgb
+        inputs = [base, rgb_prev, rgb, rgb_next, scenes.cuts_next]
+
+        def node(role: str, dep: vs.VideoNode | None) -> vs.VideoNode:
+            clips = inputs + ([dep] if dep is not None else [])
+            return core.std.ModifyFrame(base, clips, partial(self._compute, role))
+
+        # Without a dependency: chain starts, and steps whose previous state is already stored.
+        self._nodep = {"prim": node("prim", None), "sec": node("sec", None)}
+        self.prim = core.std.FrameEval(base, partial(self._decide, "prim"), prop_src=[scenes.info])
+        self.sec = core.std.FrameEval(base, partial(self._decide, "sec"), prop_src=[scenes.info])
+        if n_frames > 1:
+            prim_prev = base[0] + self.prim[:-1]
+            sec_prev = base[0] + self.sec[:-1]
+            self._from = {("prim", "prim"): node("prim", prim_prev), ("prim", "sec"): node("prim", sec_prev),
+                          ("sec", "sec"): node("sec", sec_prev)}
+        else:
+            self._from = {}
+        self.output = self.prim
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def _bump(self, key: str | None = None) -> None:
+        """Count one ``key`` event (if given) and refresh the step/store figures."""
+        with self._stats_lock:
+            if key is not None:
+                self.stats[key] += 1
+            self.stats["steps"] = self.runner.step_count
+            self.stats["stored"] = len(self.store)
+
+    def _chain(self, role: str, n: int, start: int) -> int | None:
+        return self.plan.primary(n, start) if role == "prim" else self.plan.secondary(n, start)
+
+    # -- the decision: runs before any input of frame n is requested ------------------------------
+    def _decide(self, role: str, n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        start = self.scenes.start(n)
+        chain = self._chain(role, n, start)
+        if chain is None:  # not in a warm-up window: never needed, answer with a blank frame
+            return self.base
+        entry = self.store.get((chain, n))
+        if entry is not None:
+            self._bump("served")
+            frame = entry.frame
+            return vs.core.std.ModifyFrame(self.base, self.base, lambda n, f: frame)
+        if n == chain or self.store.get((chain, n - 1)) is not None:
+            return self._nodep[role]
+        dep_role = "prim" if role == "prim" and self.plan.primary(n - 1, start) == chain else "sec"
+        return self._from[(role, dep_role)]
+
+    # -- the step: inputs (and the previous step of the chain) are ready --------------------------
+    def _compute(self, role: str, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        fs = f
+        start = self.scenes.start(n)
+        chain = self._chain(role, n, start)
+        if chain is None:
+            return fs[0]
+        done = self.store.get((chain, n))
+        if done is not None:
+            return done.frame
+        if n == chain:
+            state, prev_out = self.runner.initial_state()
+        else:
+            prev = self.store.get((chain, n - 1)) or self._recompute(chain, n - 1, start)
+            state, prev_out = prev.state, prev.out
+        cut_next = bool(fs[4].props["C"])
+        return self._step(chain, n, start, state, prev_out, fs[0], fs[1], fs[2], fs[3], cut_next).frame
+
+    def _step(self, chain: int, n: int, start: int, state: Any, prev_out: Any, f_base: vs.VideoFrame,
+              f_prev: vs.VideoFrame, f_cur: vs.VideoFrame, f_next: vs.VideoFrame, cut_next: bool) -> Entry:
+        up = self.runner.upload
+        cur = up(frame_to_array(f_cur))
+        prev = cur if n == start else up(frame_to_array(f_prev))
+        nxt = cur if cut_next else up(frame_to_array(f_next))
+        out, state = self.runner.step(prev, cur, nxt, state, prev_out)
+        frame = array_to_frame(self.runner.download(out), f_base)
+        copy_props(frame, f_cur, {**self.extra_props, "VQDSR_ChainStart": chain})
+        entry = Entry(frame, state, out if self.feedback else None)
+        self.store.put((chain, n), entry)
+        self._bump()
+        return entry
+
+    def _recompute(self, chain: int, upto: int, start: int) -> Entry:
+        """Rebuild step ``upto`` of ``chain`` after its entry was evicted (synchronous requests)."""
+        found = self.store.latest(chain, upto)
+        k, entry = found if found is not None else (chain - 1, None)
+        last = self.rgb.num_frames - 1
+        for i in range(k + 1, upto + 1):
+            if entry is None:
+                state, prev_out = self.runner.initial_state()
+            else:
+                state, prev_out = entry.state, entry.out
+            cut_next = i == last or bool(self.scenes.cuts.get_frame(i + 1).props["C"])
+            f_cur = self.rgb.get_frame(i)
+            f_prev = f_cur if i == start else self.rgb.get_frame(i - 1)
+            f_next = f_cur if cut_next else self.rgb.get_frame(i + 1)
+            entry = self._step(chain, i, start, state, prev_out, self.base.get_frame(i), f_prev, f_cur, f_next,
+                               cut_next)
+            self._bump("fallback_steps")
+        assert entry is not None
+        return entry

@@ -1,0 +1,94 @@
+"""Scene starts as a VapourSynth-resolved chain: for every frame n, the first frame of n's scene.
+
+Scene cuts come from the input's own ``_SceneChangePrev`` prop where a frame carries it, else from
+``scd.Detect`` (when enabled). ``scene_start(n)`` is found without requesting any frame of the
+recurrent output: a tiny clip whose frame n is produced once frame n-1's start is known (VapourSynth
+resolves that chain), remembered in an array of one integer per frame (8 bytes a frame; never evicted,
+so no race between deciding and reading).
+"""
+from __future__ import annotations
+
+import numpy as np
+import vapoursynth as vs
+
+__all__ = ["SceneIndex"]
+
+
+class SceneIndex:
+    """Cut flags and scene starts of ``rgb`` (any format clip carrying the input's props).
+
+    Attributes:
+        cuts: tiny clip; frame n has prop ``C`` = 1 when n starts a scene (n == 0 included).
+        cuts_next: tiny clip; frame n has ``C`` = 1 when n+1 starts a scene or n is the last frame.
+        info: tiny clip; requesting frame n guarantees :meth:`start` (n) is known.
+    """
+
+    def __init__(self, rgb: vs.VideoNode, scene_detect: bool, thresh: int | None = None) -> None:
+        core = vs.core
+        n_frames = rgb.num_frames
+        self.num_frames = n_frames
+        self._starts = np.full(n_frames, -1, dtype=np.int64)
+        tiny = core.std.BlankClip(rgb, width=8, height=8, format=vs.GRAY8, keep=True)
+        self._tiny = tiny
+        sources = [tiny, rgb]
+        if scene_detect:
+            # Luma at half size is plenty for cut detection and cheap.
+            gray = core.resize.Bilinear(rgb, format=vs.GRAY8, matrix_s="709",
+                                        width=max(8, rgb.width // 2), height=max(8, rgb.height // 2))
+            det = core.scd.Detect(gray, **({} if thresh is None else {"thresh": int(thresh)}))
+            sources.append(det)
+
+        def cut_selector(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+            fs = f
+            flag = n == 0
+            if not flag:
+                own = fs[1].props.get("_SceneChangePrev")
+                if own is not None:
+                    flag = bool(own)
+                elif len(fs) > 2:
+                    flag = bool(fs[2].props.get("_SceneChangePrev", 0))
+            out = fs[0].copy()
+            out.props["C"] = int(flag)
+            return out
+
+        self.cuts = core.std.ModifyFrame(tiny, sources, cut_selector)
+        end = core.std.SetFrameProps(tiny[0], C=1)
+        self.cuts_next = end if n_frames == 1 else self.cuts[1:] + end
+
+        known = core.std.ModifyFrame(tiny, tiny, lambda n, f: f)
+        if n_frames > 1:
+            holder: dict[str, vs.VideoNode] = {}
+
+            def from_prev(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+                # fs[1] is info[n-1]: its start is now recorded.
+                self._record(n, int(self._starts[n - 1]))
+                return f[0]
+
+            def decide(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+                if self._starts[n] >= 0:
+                    return known
+                if f.props["C"]:
+                    self._record(n, n)
+                    return known
+                prev = self._starts[n - 1]
+                if prev >= 0:
+                    self._record(n, int(prev))
+                    return known
+                return holder["rec"]
+
+            self.info = core.std.FrameEval(tiny, decide, prop_src=[self.cuts], clip_src=[known, tiny])
+            info_prev = tiny[0] + self.info[:-1]
+            holder["rec"] = core.std.ModifyFrame(tiny, [tiny, info_prev], from_prev)
+        else:
+            self._starts[0] = 0
+            self.info = known
+
+    def _record(self, n: int, start: int) -> None:
+        self._starts[n] = start
+
+    def start(self, n: int) -> int:
+        """Scene start of frame n (valid once ``info`` frame n has been produced)."""
+        s = int(self._starts[n])
+        if s < 0:
+            raise RuntimeError(f"scene start of frame {n} requested before it was resolved")
+        return s
