@@ -194,7 +194,7 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
 
     h, w = size
     label_size = f"{h}x{w}"
-    rows: dict[str, Row] = {}
+    rows: dict[str, Row] = {"_peak": Row("peak", "fp32 GEMM 2048^3 (cpu)", label_size)}
     runners: dict[str, Any] = {}
     rng = np.random.default_rng(0)
     frames = [rng.random((3, h, w), dtype=np.float32) for _ in range(3)]
@@ -223,13 +223,23 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
         except Exception as e:  # a backend that cannot run here is reported, not fatal
             row.note = f"failed: {type(e).__name__}: {e}"[:200]
             _log(f"{label_size}: {cand.label}: {row.note}")
+    import torch
+
+    gemm_a, gemm_b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    gemm_s = []
     for i in range(args.frames):
         _log(f"{label_size}: round {i + 1}/{args.frames}")
+        t = time.perf_counter()  # the CPU peak, measured in the same rounds as the candidates
+        torch.mm(gemm_a, gemm_b)
+        gemm_s.append(time.perf_counter() - t)
         for label, (r, ups, st, po) in runners.items():
             t = time.perf_counter()
             out, _s = r.step(*ups, st, po)
             r.download(out)  # includes the device->host copy (synchronises GPU backends)
             rows[label].samples_ms.append((time.perf_counter() - t) * 1000)
+    peaks = dict(peaks)
+    peaks["cpu-fp32"] = 2 * 2048 ** 3 / statistics.median(gemm_s) / 1e9
+    _log(f"{label_size}: CPU fp32 GEMM peak during the rounds: {peaks['cpu-fp32']:.0f} GFLOP/s")
     base = None
     for cand in cands:
         row = rows[cand.label]
@@ -242,8 +252,11 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
                 row.peak_share = 2 * macs * h * w / (row.ms / 1000) / 1e9 / peak
             if cand.baseline:
                 base = row.ms
+    rows["_peak"].ms = statistics.median(gemm_s) * 1000
+    rows["_peak"].samples_ms = [x * 1000 for x in gemm_s]
+    rows["_peak"].note = f"{peaks['cpu-fp32']:.0f} GFLOP/s"
     for row in rows.values():
-        if row.ms and base:
+        if row.ms and base and row.kind == "step":
             row.speedup = base / row.ms
     runners.clear()
     return list(rows.values())
@@ -285,7 +298,8 @@ def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Ro
 
 
 def _fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    width = int(spec.split(".")[0]) if spec[0].isdigit() else 0
+    return "-".rjust(width) if v is None else format(v, spec)
 
 
 def _table(rows: list[Row]) -> str:
