@@ -13,7 +13,14 @@ from .base import BackendUnavailable, RunnerSpec, StepRunner
 __all__ = ["BACKENDS", "BackendUnavailable", "RunnerSpec", "StepRunner", "create", "resolve_auto"]
 
 #: Backend name -> module (inside this package) exposing ``create(net, desc, spec, **options)``.
-BACKENDS: dict[str, str] = {"cpu": "cpu"}
+BACKENDS: dict[str, str] = {
+    "trt": "trt",
+    "torch_trt": "torch_trt",
+    "cuda": "cuda",
+    "cpu": "cpu",
+    "ort": "ort",
+    "openvino": "openvino",
+}
 
 #: Order tried by ``backend="auto"``.
 AUTO_ORDER: tuple[str, ...] = ("trt", "cuda", "cpu")
@@ -35,8 +42,13 @@ def resolve_auto() -> str:
 
 
 def create(name: str, net, desc, spec: RunnerSpec, **options) -> StepRunner:
-    """Build a runner for backend ``name`` (``"auto"`` allowed)."""
-    if name == "auto":
+    """Build a runner for backend ``name`` (``"auto"`` allowed).
+
+    Options a backend does not take raise ``ValueError`` naming the accepted ones; with ``"auto"``
+    they are dropped with a note on stderr (they may be meant for another backend of the order).
+    """
+    auto = name == "auto"
+    if auto:
         name = resolve_auto()
         if name not in _announced:
             _announced.add(name)
@@ -44,4 +56,15 @@ def create(name: str, net, desc, spec: RunnerSpec, **options) -> StepRunner:
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; accepted: auto, {', '.join(sorted(BACKENDS))}")
     mod = importlib.import_module(f".{BACKENDS[name]}", __name__)
+    accepted = getattr(mod, "OPTIONS", None)
+    if accepted is not None:
+        unknown = sorted(set(options) - set(accepted))
+        if unknown and auto:
+            # options meant for another backend of the auto order (e.g. engine_dir for trt)
+            print(f"vsvqdsr: backend=auto chose {name!r}, which ignores {', '.join(unknown)}",
+                  file=sys.stderr, flush=True)
+            options = {k: v for k, v in options.items() if k in accepted}
+        elif unknown:
+            raise ValueError(f"backend {name!r} does not take option(s) {', '.join(unknown)}; "
+                             f"accepted: {', '.join(accepted) or 'none'}")
     return mod.create(net, desc, spec, **options)

@@ -1,5 +1,15 @@
-"""CPU backend (``backend="cpu"``): torch with channels_last on oneDNN, fp32.
+"""CPU backend (``backend="cpu"``): the fastest correct CPU engine measured for this network.
 
+Engines (option ``engine``), all fp32 and within 1e-4 of the torch reference:
+
+* ``"openvino"``: OpenVINO CPU plugin on the exported ONNX step (the measured winner; see README
+  and ``vqdsr bench``), used when ``openvino`` is installed;
+* ``"ort"``: ONNX Runtime CPU (the fallback default; onnxruntime is a dependency);
+* ``"torch"``: torch eager, channels_last (oneDNN); ``"torch_nchw"``: torch eager, NCHW.
+
+``precision="int8"`` (experimental opt-in) runs a static QDQ int8 model calibrated on real frames
+(VNNI), on OpenVINO or ONNX Runtime; see :mod:`.quantize`. Measured on a loaded machine: 1.6-1.9x
+the fp32 throughput and 0.14-0.16 dB PSNR-Y below fp32 against ground truth (README).
 Half precision is not used on the CPU (no fast fp16 convolution here); RGBH clips are computed in
 fp32 and returned as half floats.
 """
@@ -7,21 +17,64 @@ from __future__ import annotations
 
 import torch
 
-from .base import RunnerSpec
+from .base import RunnerSpec, StepRunner
 from .torch_runner import TorchRunner
 
-__all__ = ["CPURunner", "create"]
+__all__ = ["OPTIONS", "CPURunner", "ENGINES", "default_engine", "create"]
+
+ENGINES: tuple[str, ...] = ("openvino", "ort", "torch", "torch_nchw")
 
 
 class CPURunner(TorchRunner):
+    """torch eager on the CPU (``channels_last=False`` gives the peers' NCHW baseline)."""
+
     name = "cpu"
 
-    def __init__(self, net, desc, spec: RunnerSpec) -> None:
-        super().__init__(net, desc, spec, device="cpu", dtype=torch.float32, channels_last=True)
+    def __init__(self, net, desc, spec: RunnerSpec, channels_last: bool = True) -> None:
+        super().__init__(net, desc, spec, device="cpu", dtype=torch.float32, channels_last=channels_last)
+        self._layout = "channels_last" if channels_last else "NCHW"
 
     def describe(self) -> str:
-        return f"cpu (torch {torch.__version__}, channels_last, fp32, {torch.get_num_threads()} threads)"
+        return f"cpu (torch {torch.__version__}, {self._layout}, fp32, {torch.get_num_threads()} threads)"
 
 
-def create(net, desc, spec: RunnerSpec, **options) -> CPURunner:
-    return CPURunner(net, desc, spec)
+def default_engine() -> str:
+    """The fastest installed engine (order measured on the project's AVX-512 CPU)."""
+    from . import openvino, ort
+
+    if openvino.available():
+        return "openvino"
+    if ort.available():
+        return "ort"
+    return "torch"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("engine", "precision", "threads", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
+
+
+def create(net, desc, spec: RunnerSpec, engine: str | None = None, precision: str = "fp32",
+           **options) -> StepRunner:
+    """Build a CPU runner.
+
+    Args:
+        engine: one of :data:`ENGINES`; ``None`` = :func:`default_engine`.
+        precision: ``"fp32"`` (default) or ``"int8"`` (OpenVINO / ONNX Runtime only).
+        options: passed to the engine (``threads``, int8 calibration options).
+    """
+    engine = engine or default_engine()
+    if engine not in ENGINES:
+        raise ValueError(f"cpu: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if precision not in ("fp32", "int8"):
+        raise ValueError(f"cpu: precision must be 'fp32' or 'int8', got {precision!r}")
+    if engine in ("torch", "torch_nchw"):
+        if precision != "fp32":
+            raise ValueError("cpu: precision='int8' needs engine='openvino' or 'ort'")
+        if options.get("threads"):
+            torch.set_num_threads(int(options["threads"]))
+        return CPURunner(net, desc, spec, channels_last=(engine == "torch"))
+    if engine == "openvino":
+        from .openvino import OpenVINORunner
+        return OpenVINORunner(net, desc, spec, precision=precision, **options)
+    from .ort import ORTRunner
+    return ORTRunner(net, desc, spec, precision=precision, **options)

@@ -1,0 +1,153 @@
+"""Export one recurrent step of :class:`~vsvqdsr.nets.vsr.RecurrentVSR` to ONNX, and convert to fp16.
+
+The exported graph is :class:`~vsvqdsr.nets.vsr.StepModule`:
+
+* inputs ``prev, cur, nxt`` ``(1, 3, h, w)``, ``state`` ``(1, F, h, w)`` and, for the feedback
+  (AnimeSR) variant, ``prev_out`` ``(1, 3, s*h, s*w)``;
+* outputs ``out`` ``(1, 3, s*h, s*w)`` and ``new_state`` ``(1, F, h, w)``.
+
+Height and width are dynamic (``h``/``w`` must be multiples of 4 at run time; the runners pad).
+The legacy TorchScript exporter is used (``dynamo=False``, opset 18): it handles this network and
+its dynamic shapes (field notes).
+
+:func:`convert_to_fp16` rewrites a float32 graph to float16 (weights, constants, inputs and outputs).
+TensorRT >= 11 has no builder fp16 flag, so an fp16 engine is built from such a graph.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from .engine_cache import atomic_write_bytes
+
+__all__ = ["OPSET", "input_names", "output_names", "export_step", "export_step_bytes",
+           "convert_to_fp16", "onnx_checksum", "atomic_write_bytes"]
+
+#: ONNX opset of every exported graph.
+OPSET = 18
+
+
+def input_names(feedback: bool) -> list[str]:
+    """Graph input names, in ``StepRunner.step`` argument order."""
+    return ["prev", "cur", "nxt", "state"] + (["prev_out"] if feedback else [])
+
+
+def output_names() -> list[str]:
+    return ["out", "new_state"]
+
+
+def _example(net, height: int, width: int) -> tuple[torch.Tensor, ...]:
+    p = next(net.parameters())
+    x = torch.rand(1, 3, height, width, dtype=torch.float32, device=p.device)
+    state = torch.zeros(1, net.num_feat, height, width, dtype=torch.float32, device=p.device)
+    args: tuple[torch.Tensor, ...] = (x, x.clone(), x.clone(), state)
+    if net.feedback:
+        args += (torch.zeros(1, 3, height * net.scale, width * net.scale, dtype=torch.float32, device=p.device),)
+    return args
+
+
+def export_step_bytes(net, example_size: tuple[int, int] = (64, 64), dynamic: bool = True) -> bytes:
+    """Export ``net``'s per-frame step to an fp32 ONNX model (serialized bytes).
+
+    Args:
+        net: a :class:`RecurrentVSR` (either variant); it is exported in fp32 on its device.
+        example_size: LR ``(height, width)`` of the tracing example (multiples of 4). With
+            ``dynamic=False`` this is the model's fixed size.
+        dynamic: make height and width symbolic.
+    """
+    from ..nets.vsr import StepModule
+
+    h, w = example_size
+    if h % 4 or w % 4 or h <= 0 or w <= 0:
+        raise ValueError(f"export_step: example_size must be positive multiples of 4, got {example_size}")
+    was_training = net.training
+    net = net.float().eval()
+    names = input_names(net.feedback)
+    dyn = None
+    if dynamic:
+        dyn = {n: {2: "h", 3: "w"} for n in names}
+        dyn["new_state"] = {2: "h", 3: "w"}
+        dyn["out"] = {2: "sh", 3: "sw"}
+        if net.feedback:
+            dyn["prev_out"] = {2: "sh", 3: "sw"}
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(StepModule(net), _example(net, h, w), buf, dynamo=False, opset_version=OPSET,
+                          input_names=names, output_names=output_names(), dynamic_axes=dyn,
+                          do_constant_folding=True)
+    net.train(was_training)
+    return buf.getvalue()
+
+
+def export_step(net, path: str | os.PathLike, example_size: tuple[int, int] = (64, 64),
+                dynamic: bool = True, fp16: bool = False) -> Path:
+    """Export to a file (atomically); ``fp16=True`` also converts the graph to float16."""
+    data = export_step_bytes(net, example_size, dynamic)
+    if fp16:
+        data = convert_to_fp16(data)
+    return atomic_write_bytes(path, data)
+
+
+def onnx_checksum(data: bytes) -> str:
+    """SHA-256 hex digest of a serialized model (the engine cache key uses its first 16 digits)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# Inputs that ONNX requires to stay float32 whatever the data type: Resize roi/scales.
+_KEEP_FLOAT32_INPUTS = {"Resize": (1, 2)}
+
+
+def convert_to_fp16(model: bytes) -> bytes:
+    """Convert a float32 ONNX model to float16 throughout (I/O included) and return its bytes.
+
+    Float initializers and ``Constant`` tensors become float16, except those feeding inputs the
+    ONNX standard types as float32 (``Resize`` ``roi``/``scales``); ``Cast(to=FLOAT)`` becomes
+    ``Cast(to=FLOAT16)``; graph inputs/outputs are declared float16. Values beyond the fp16 range
+    are clipped to +-65504.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    m = onnx.load_from_string(model)
+    g = m.graph
+    keep: set[str] = set()
+    for node in g.node:
+        for idx in _KEEP_FLOAT32_INPUTS.get(node.op_type, ()):
+            if idx < len(node.input) and node.input[idx]:
+                keep.add(node.input[idx])
+
+    def to_half(t: onnx.TensorProto) -> onnx.TensorProto:
+        arr = numpy_helper.to_array(t)
+        arr = np.clip(arr, -65504.0, 65504.0).astype(np.float16)
+        return numpy_helper.from_array(arr, t.name)
+
+    for i, init in enumerate(g.initializer):
+        if init.data_type == TensorProto.FLOAT and init.name not in keep:
+            g.initializer[i].CopyFrom(to_half(init))
+    for node in g.node:
+        if node.op_type == "Constant" and node.output[0] not in keep:
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
+                    a.t.CopyFrom(to_half(a.t))
+        elif node.op_type == "Cast":
+            for a in node.attribute:
+                if a.name == "to" and a.i == TensorProto.FLOAT:
+                    a.i = TensorProto.FLOAT16
+    for vi in list(g.input) + list(g.output):
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del g.value_info[:]  # stale float32 annotations; shape inference re-derives them
+    onnx.checker.check_model(m)
+    return m.SerializeToString()
+
+
+def _log(msg: str) -> None:
+    print(f"vsvqdsr: {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,90 @@
+"""OpenVINO backend (``backend="openvino"``): the exported step graph compiled for the CPU at the
+runner's fixed (padded) size. fp32 inference precision is forced (OpenVINO would otherwise pick
+bf16 on CPUs that report it, which is slower here and not within 1e-4 of torch).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .base import BackendUnavailable, RunnerSpec
+from .host import HostRunner
+from .onnx_export import export_step_bytes, input_names
+
+__all__ = ["OPTIONS", "OpenVINORunner", "available", "create"]
+
+
+def available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVINORunner(HostRunner):
+    name = "openvino"
+
+    def __init__(self, net, desc, spec: RunnerSpec, precision: str = "fp32", threads: int | None = None,
+                 onnx_model: bytes | None = None, **quant_options) -> None:
+        super().__init__(net, desc, spec)
+        try:
+            import openvino as ov
+        except ImportError as e:
+            raise BackendUnavailable("openvino: OpenVINO is not installed: pip install openvino") from e
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"openvino: precision must be 'fp32' or 'int8', got {precision!r}")
+        self.precision = precision
+        model_bytes = onnx_model if onnx_model is not None else export_step_bytes(net)
+        if precision == "int8":
+            from .quantize import quantized_model
+            model_bytes = quantized_model(net, model_bytes, **quant_options)
+        core = ov.Core()
+        with tempfile.TemporaryDirectory(prefix="vsvqdsr-ov-") as tmp:
+            path = Path(tmp) / "step.onnx"
+            path.write_bytes(model_bytes)
+            model = core.read_model(str(path))
+        hp, wp = self.padded
+        s = self.scale
+        names = input_names(self.feedback)
+        shapes = {"prev": [1, 3, hp, wp], "cur": [1, 3, hp, wp], "nxt": [1, 3, hp, wp],
+                  "state": [1, self.num_feat, hp, wp], "prev_out": [1, 3, s * hp, s * wp]}
+        model.reshape({n: ov.PartialShape(shapes[n]) for n in names})
+        self.threads = int(threads or os.cpu_count() or 1)
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_NUM_THREADS": self.threads}
+        self.compiled = core.compile_model(model, "CPU", config)
+        self._names = names
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._version = ov.get_version()
+
+    def _request(self):
+        try:
+            return self._requests.get_nowait()
+        except queue.Empty:
+            return self.compiled.create_infer_request()
+
+    def _run(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        req = self._request()  # one infer request per concurrent caller
+        try:
+            res = req.infer(dict(zip(self._names, inputs)))
+            out = np.array(res[self.compiled.output(0)], copy=True)
+            state = np.array(res[self.compiled.output(1)], copy=True)
+        finally:
+            self._requests.put(req)
+        return out, state
+
+    def describe(self) -> str:
+        return f"openvino ({self._version}, CPU, {self.precision}, {self.threads} threads)"
+
+
+#: Options ``create`` accepts (``backends.create`` checks them).
+OPTIONS: tuple[str, ...] = ("precision", "threads", "onnx_model", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
+
+
+def create(net, desc, spec: RunnerSpec, **options) -> OpenVINORunner:
+    return OpenVINORunner(net, desc, spec, **options)
