@@ -16,7 +16,7 @@ setup(
     license="MIT",
     python_requires=">=3.12",
     packages=find_packages(include=["vsvqdsr", "vsvqdsr.*"]),
-    package_data={"vsvqdsr": ["py.typed"]},
+    package_data={"vsvqdsr": ["py.typed", "farm/*.vpy"]},
     install_requires=[
         # R81 is the first release with a self-contained manylinux wheel (core, resize, vspipe).
         "vapoursynth==81",
@@ -34,6 +34,8 @@ setup(
     ],
     extras_require={
         "trt": ["tensorrt", "torch-tensorrt"],
+        # vqdsr render: chunked rendering on a Ray cluster
+        "farm": ["ray>=2.9"],
         "train": ["matplotlib>=3.8", "pillow>=10", "opencv-python-headless>=4.8", "scipy>=1.11"],
         "dev": ["pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
                 "opencv-python-headless>=4.8", "scipy>=1.11"],
