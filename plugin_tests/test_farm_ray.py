@@ -180,3 +180,13 @@ def test_cli_without_ray_explains_install(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["render", str(SAMPLE), "-o", str(tmp_path)]) == 2
     assert "pip install 'vsvqdsr[farm]'" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_settings(capsys, tmp_path):
+    from vsvqdsr.cli.main import main
+
+    assert main(["render", str(SAMPLE), "-o", str(tmp_path), "--crf", "99"]) == 2
+    assert "crf must be in 0..51" in capsys.readouterr().err
+    assert main(["render", str(tmp_path / "missing.mkv"), "-o", str(tmp_path)]) == 2
+    assert "missing.mkv does not exist" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mkv"))

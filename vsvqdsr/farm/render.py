@@ -256,7 +256,10 @@ def render(inputs: list[str | os.PathLike], outdir: str | os.PathLike, settings:
             if it.out.exists() and (it.workdir / "done").exists():
                 report.outputs[str(it.src)] = str(it.out)
                 return
-            join_and_mux([it.chunk_path(c) for c in it.chunks], it.src, it.out, it.frames)
+            try:
+                join_and_mux([it.chunk_path(c) for c in it.chunks], it.src, it.out, it.frames)
+            except jobs.JobError as e:
+                raise FarmError(f"{it.src}: joining frames 0..{it.frames - 1} failed; no output written: {e}") from None
             (it.workdir / "done").write_text(str(it.out))
             report.outputs[str(it.src)] = str(it.out)
 
