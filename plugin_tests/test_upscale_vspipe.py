@@ -112,3 +112,12 @@ def test_vspipe_to_ffmpeg_gives_expected_frames_and_size(tmp_path, animesr_path)
                            capture_output=True, text=True, check=True)
     stream = json.loads(probe.stdout)["streams"][0]
     assert (stream["width"], stream["height"], int(stream["nb_read_frames"])) == (56, 40, 6)
+
+
+def test_vspipe_stdout_carries_only_video(script, expected):
+    """Nothing but frame data reaches stdout (vspipe's video pipe)."""
+    res = subprocess.run([VSPIPE, str(script), "-"], capture_output=True, timeout=600)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    assert len(res.stdout) == expected.size * 4
+    frames = np.frombuffer(res.stdout, dtype=np.float32).reshape(expected.shape[0], 3, 4 * H, 4 * W)[:, [2, 0, 1]]
+    assert np.array_equal(frames, expected)

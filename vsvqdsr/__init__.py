@@ -4,12 +4,13 @@ Usage in a ``.vpy`` script::
 
     import vsvqdsr as vqdsr
     clip = vqdsr.Upscale(clip)            # 4x, recurrent, order-independent
+    lq = vqdsr.Degrade(clean)             # learned real-world degradation (VQGAN, stochastic top-k)
 """
 from __future__ import annotations
 
 from ._version import __version__
 
-__all__ = ["__version__", "Upscale", "models"]
+__all__ = ["__version__", "Upscale", "Degrade", "models"]
 
 
 def models() -> dict:
@@ -25,4 +26,8 @@ def __getattr__(name: str):
         from .filters.upscale import Upscale
 
         return Upscale
+    if name == "Degrade":
+        from .filters.degrade import Degrade
+
+        return Degrade
     raise AttributeError(f"module 'vsvqdsr' has no attribute {name!r}")

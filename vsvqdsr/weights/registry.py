@@ -31,6 +31,7 @@ class ModelInfo:
     path: Path
     license: str = "unknown"
     origin: str = "unknown"
+    kind: str = "vsr"
     card: dict = field(default_factory=dict, compare=False)
 
 
@@ -89,8 +90,23 @@ def _card(path: Path) -> dict:
     return {}
 
 
-def installed_models() -> dict[str, ModelInfo]:
-    """All installed models by name (the first search folder wins on a name clash)."""
+def _kind(path: Path, card: dict) -> str:
+    """``"vsr"`` (Upscale) or ``"degrader"`` (Degrade): from the card, else the safetensors metadata."""
+    if card.get("kind"):
+        return str(card["kind"])
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                return (f.metadata() or {}).get("kind", "vsr")
+        except Exception:  # a damaged file is reported when it is loaded, not when listed
+            return "vsr"
+    return "vsr"
+
+
+def installed_models(kind: str | None = "vsr") -> dict[str, ModelInfo]:
+    """Installed models of ``kind`` (None: all) by name; the first search folder wins on a clash."""
     found: dict[str, ModelInfo] = {}
     for d in search_dirs():
         if not d.is_dir():
@@ -107,8 +123,8 @@ def installed_models() -> dict[str, ModelInfo]:
             card = _card(p)
             known = KNOWN_MODELS.get(name, {})
             found[name] = ModelInfo(name, p, card.get("license", known.get("license", "unknown")),
-                                    card.get("origin", known.get("origin", "unknown")), card)
-    return found
+                                    card.get("origin", known.get("origin", "unknown")), _kind(p, card), card)
+    return {k: v for k, v in found.items() if kind is None or v.kind == kind}
 
 
 def default_model() -> str:
@@ -125,11 +141,13 @@ def default_model() -> str:
     return sorted(models)[0]
 
 
-def resolve_model(model: str | os.PathLike | None) -> tuple[str, Path]:
-    """Map a registry name or a file path to ``(display name, path)``."""
+def resolve_model(model: str | os.PathLike | None, kind: str = "vsr") -> tuple[str, Path]:
+    """Map a registry name (of ``kind``) or a file path to ``(display name, path)``."""
     if model is None:
+        if kind != "vsr":
+            raise WeightsError(f"no default {kind} model; name one")
         model = default_model()
-    models = installed_models()
+    models = installed_models(kind)
     if isinstance(model, str) and model in models:
         return model, models[model].path
     p = Path(model).expanduser()

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Make real low-quality (LQ) animation frames for training the VQ degradation model.
+#
+# The paper's RAL set (real low-quality animation) is private. This script makes a stand-in:
+#   1. clean cel renders: synfig-examples (GPL-2+) rendered with `synfig` -- the prologue_kid.sif
+#      character animation, plus camera pans/zooms (ffmpeg zoompan) over cel stills
+#      (pirates.sif, macwolfen.sif, backdrop.sif); optionally openclipart SVGs (public domain,
+#      `apt-get install openclipart-svg`, rendered with rsvg-convert) when present;
+#   2. REAL lossy chains run with ffmpeg on those clips (every step is an actual encode/decode):
+#      mpeg2i  : 720x480, interlaced (two fields), MPEG-2 at 1.2 Mb/s with interlaced DCT/ME,
+#                decoded and deinterlaced with yadif -- DVD/broadcast-style combing residue and blocks;
+#      mpeg4   : 640x360 bilinear downscale, MPEG-4 part 2 (q 12) -- old web/DivX-style blocking;
+#      h264x2  : 854x480 H.264 CRF 36, then a second generation (scaled to 480x270, H.264 CRF 30,
+#                scaled back to 854x480 bicubic) -- re-upload generation loss;
+#      analog  : horizontal bandwidth loss (720->352->720 wide), 4:1:1 chroma, slight blur, MPEG-2 at
+#                2.5 Mb/s -- VHS/analogue-capture-style smear and chroma bleed.
+#   3. LQ frames are written as PNG at the chains' native SD size (360p-480p, like RAL):
+#      OUT/lq/<chain>_<clip>/%05d.png. The clean clips stay in OUT/clean (not used for training:
+#      VQGAN training is unpaired, it only sees LQ frames).
+#
+# Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
+# Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
+set -euo pipefail
+OUT=${1:-data/degrade}
+FPS=${2:-8}
+EX=${SYNFIG_EXAMPLES:-/usr/share/doc/synfig-examples/examples}
+THREADS=${THREADS:-2}
+mkdir -p "$OUT/render" "$OUT/clean" "$OUT/lq"
+FF=(ffmpeg -hide_banner -loglevel error -y)
+
+# ---- 1. clean renders -------------------------------------------------------------------
+if [ ! -f "$OUT/render/kid.done" ]; then
+  echo "rendering prologue_kid.sif (5 s at $FPS fps, 960x540)" >&2
+  synfig -q -T "$THREADS" -t png -w 960 -h 540 --fps "$FPS" --begin-time 0 --end-time 5s \
+    -i "$EX/prologue_kid.sif" -o "$OUT/render/kid.png" 2>/dev/null
+  touch "$OUT/render/kid.done"
+fi
+for s in pirates macwolfen backdrop; do
+  [ -f "$OUT/render/$s.png" ] && continue
+  echo "rendering $s.sif (1600x900 still)" >&2
+  synfig -q -T "$THREADS" -t png -w 1600 -h 900 -i "$EX/$s.sif" -o "$OUT/render/$s.png" 2>/dev/null
+done
+# optional public-domain clip art
+CLIPART=/usr/share/openclipart/svg
+if [ -d "$CLIPART" ] && [ ! -f "$OUT/render/clipart.done" ]; then
+  n=0
+  while IFS= read -r svg; do
+    rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/clip_$n.png" 2>/dev/null || continue
+    n=$((n + 1)); [ $n -ge 12 ] && break
+  done < <(find "$CLIPART" -name '*.svg' | sort | awk 'NR % 500 == 1')
+  touch "$OUT/render/clipart.done"
+fi
+
+# clean clips (lossless FFV1, 960x540, RGB flattened on white)
+"${FF[@]}" -framerate "$FPS" -pattern_type glob -i "$OUT/render/kid.*.png" \
+  -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=960:540" -c:v ffv1 "$OUT/clean/kid.mkv"
+i=0
+for img in "$OUT"/render/pirates.png "$OUT"/render/macwolfen.png "$OUT"/render/backdrop.png "$OUT"/render/clip_*.png; do
+  [ -f "$img" ] || continue
+  name=$(basename "$img" .png)
+  # slow zoom-in pan: 40 frames, zoom 1.0 -> 1.4, drifting diagonally
+  "${FF[@]}" -i "$img" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
+zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
+    -frames:v 40 -c:v ffv1 "$OUT/clean/$name.mkv"
+  i=$((i + 1))
+done
+
+# ---- 2. lossy chains -> 3. LQ frames ---------------------------------------------------
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for clean in "$OUT"/clean/*.mkv; do
+  c=$(basename "$clean" .mkv)
+  echo "degrading $c" >&2
+  # mpeg2i: interlaced MPEG-2 then yadif
+  "${FF[@]}" -i "$clean" -vf "scale=720:480:flags=bicubic,fps=24,interlace=scan=tff:lowpass=linear" \
+    -c:v mpeg2video -b:v 1200k -maxrate 1500k -bufsize 1835k -flags +ilme+ildct -top 1 -pix_fmt yuv420p "$tmp/m2.mpg"
+  mkdir -p "$OUT/lq/mpeg2i_$c"
+  "${FF[@]}" -i "$tmp/m2.mpg" -vf "yadif=mode=0:parity=tff,fps=$FPS" "$OUT/lq/mpeg2i_$c/%05d.png"
+  # mpeg4 part 2
+  "${FF[@]}" -i "$clean" -vf "scale=640:360:flags=bilinear" -c:v mpeg4 -q:v 12 -pix_fmt yuv420p "$tmp/m4.avi"
+  mkdir -p "$OUT/lq/mpeg4_$c"
+  "${FF[@]}" -i "$tmp/m4.avi" "$OUT/lq/mpeg4_$c/%05d.png"
+  # h264 two generations
+  "${FF[@]}" -i "$clean" -vf "scale=854:480:flags=bicubic" -c:v libx264 -preset veryfast -crf 36 \
+    -pix_fmt yuv420p "$tmp/h1.mp4"
+  "${FF[@]}" -i "$tmp/h1.mp4" -vf "scale=480:270:flags=area" -c:v libx264 -preset veryfast -crf 30 \
+    -pix_fmt yuv420p "$tmp/h2.mp4"
+  mkdir -p "$OUT/lq/h264x2_$c"
+  "${FF[@]}" -i "$tmp/h2.mp4" -vf "scale=854:480:flags=bicubic" "$OUT/lq/h264x2_$c/%05d.png"
+  # analogue-style: bandwidth loss, 4:1:1 chroma, blur, MPEG-2
+  "${FF[@]}" -i "$clean" -vf "scale=352:480:flags=area,format=yuv411p,scale=720:480:flags=bicubic,\
+gblur=sigma=0.7,format=yuv420p" -c:v mpeg2video -b:v 2500k "$tmp/an.mpg"
+  mkdir -p "$OUT/lq/analog_$c"
+  "${FF[@]}" -i "$tmp/an.mpg" "$OUT/lq/analog_$c/%05d.png"
+done
+echo "LQ frames: $(find "$OUT/lq" -name '*.png' | wc -l) in $(ls "$OUT/lq" | wc -l) folders under $OUT/lq" >&2

