@@ -32,7 +32,7 @@ def main() -> int:
     print(f"{'workers':>7} {'wall s':>8} {'frames':>6} {'fps':>6}  per worker (frames/s while busy)")
     for w in a.workers:
         with tempfile.TemporaryDirectory(prefix="vqdsr-bench-") as out:
-            cmd = [sys.executable, "-m", "vsvqdsr.cli.main", "render", a.input, "-o", out, "--workers", str(w),
+            cmd = [sys.executable, "-c", "import sys; from vsvqdsr.cli.main import main; sys.exit(main())", "render", a.input, "-o", out, "--workers", str(w),
                    "--min-chunk", str(a.min_chunk), "--max-chain", str(a.max_chain), "--no-progress", *a.extra]
             t0 = time.monotonic()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
