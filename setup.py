@@ -16,7 +16,7 @@ setup(
     license="MIT",
     python_requires=">=3.12",
     packages=find_packages(include=["vsvqdsr", "vsvqdsr.*"]),
-    package_data={"vsvqdsr": ["py.typed", "models/*.safetensors", "models/*.json"]},
+    package_data={"vsvqdsr": ["py.typed", "models/*.safetensors", "models/*.json", "farm/*.vpy"]},
     install_requires=[
         # R81 is the first release with a self-contained manylinux wheel (core, resize, vspipe).
         "vapoursynth==81",
@@ -38,8 +38,11 @@ setup(
     extras_require={
         # backend="trt" (TensorRT Python API) and backend="torch_trt" (torch-tensorrt); NVIDIA GPU only.
         "trt": ["tensorrt", "torch-tensorrt"],
+        # vqdsr render: chunked rendering on a Ray cluster
+        "farm": ["ray>=2.9"],
         "train": ["matplotlib>=3.8", "pillow>=10", "opencv-python-headless>=4.8", "scipy>=1.11"],
-        "dev": ["pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
+        # dev = everything the test suite exercises (the farm tests need a local Ray cluster).
+        "dev": ["ray>=2.9", "pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
                 "opencv-python-headless>=4.8", "scipy>=1.11"],
     },
     entry_points={"console_scripts": ["vqdsr=vsvqdsr.cli.main:main"]},

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
-COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench"]
+COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render"]
 
 
 class CLIError(Exception):
@@ -45,4 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main so `python -m` and subcommands share one CLIError class.
+    from vsvqdsr.cli.main import main as _main
+
+    sys.exit(_main())
