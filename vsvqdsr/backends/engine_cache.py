@@ -19,13 +19,14 @@ import os
 import re
 import struct
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from filelock import FileLock, Timeout
+
+from ..weights.loading import atomic_write_bytes  # one atomic writer for weights and engines
 
 
 __all__ = ["EngineKey", "EngineCache", "CorruptEngine", "default_engine_dir", "pack", "unpack", "slug", "atomic_write_bytes"]
@@ -38,27 +39,6 @@ _HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload)
 
 class CorruptEngine(RuntimeError):
     """A cached engine file is truncated, altered or unloadable."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
 
 
 def default_engine_dir() -> Path:
