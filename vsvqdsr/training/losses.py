@@ -35,17 +35,24 @@ def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     return F.l1_loss(pred, target)
 
 
-def _vgg19_features() -> nn.Sequential:
-    """VGG19 ``features`` with torchvision's module indices (so its state dict keys load)."""
+def vgg_features(cfg) -> nn.Sequential:
+    """A torchvision-style VGG ``features`` trunk (same module indices, so its state dict keys load).
+
+    ``cfg`` lists output channels of each 3x3 conv (+ ReLU) and ``"M"`` for a 2x2 max-pool.
+    """
     layers: list[nn.Module] = []
     cin = 3
-    for v in _VGG19_CFG:
+    for v in cfg:
         if v == "M":
             layers.append(nn.MaxPool2d(2, 2))
         else:
             layers += [nn.Conv2d(cin, int(v), 3, 1, 1), nn.ReLU(inplace=False)]
             cin = int(v)
     return nn.Sequential(*layers)
+
+
+def _vgg19_features() -> nn.Sequential:
+    return vgg_features(_VGG19_CFG)
 
 
 def find_vgg19_weights(path: str | os.PathLike | None = None) -> Path | None:

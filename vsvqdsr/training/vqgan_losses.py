@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .losses import vgg_features
+
 __all__ = ["NLayerDiscriminator", "hinge_d_loss", "adaptive_weight", "VGGPerceptual", "find_vgg16_weights",
            "build_perceptual"]
 
@@ -89,15 +91,7 @@ class VGGPerceptual(nn.Module):
 
     def __init__(self, vgg_path: Path, lpips_path: Path | None = None) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c = 3
-        for v in _VGG16:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(c, int(v), 3, 1, 1), nn.ReLU(inplace=False)]
-                c = int(v)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(_VGG16)
         sd = torch.load(str(vgg_path), map_location="cpu", weights_only=True)
         feats = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")}
         self.features.load_state_dict(feats, strict=True)
