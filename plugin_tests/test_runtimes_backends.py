@@ -1,4 +1,4 @@
-"""Backends behind StepRunner: CPU engines against the torch reference, int8, backend resolution,
+"""Backends behind StepRunner: CPU engines against the torch reference, backend resolution,
 clear errors without TensorRT, and GPU checks that skip cleanly without CUDA."""
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def test_cpu_rejects_bad_options():
     net, desc = _model(False)
     with pytest.raises(ValueError, match="engine must be one of"):
         backends.create("cpu", net, desc, RunnerSpec(8, 8), engine="numba")
-    with pytest.raises(ValueError, match="precision"):
-        backends.create("cpu", net, desc, RunnerSpec(8, 8), precision="int4")
+    with pytest.raises(ValueError, match="precision"):  # int8 was measured and removed (README)
+        backends.create("cpu", net, desc, RunnerSpec(8, 8), precision="int8")
     with pytest.raises(BackendUnavailable, match="unknown backend"):
         backends.create("vulkan", net, desc, RunnerSpec(8, 8))
 
@@ -117,31 +117,6 @@ def test_cuda_without_gpu_is_unavailable():
     net, desc = _model(False)
     with pytest.raises(BackendUnavailable, match="no CUDA device"):
         backends.create("cuda", net, desc, RunnerSpec(8, 8))
-
-
-def test_int8_runs_close_and_is_cached(tmp_path, capfd):
-    net, desc = _model(False)
-    calib = np.stack(_frames(4, 16, 16, seed=5))
-    spec = RunnerSpec(16, 16)
-    frames = _frames(3, 16, 16, seed=6)
-    ref = _reference(net, desc, spec, frames)
-    opts = dict(engine="ort", precision="int8", calibration=calib, engine_dir=tmp_path)
-    outs = _run_chain(backends.create("cpu", copy.deepcopy(net), desc, spec, **opts), frames)
-    backends.create("cpu", copy.deepcopy(net), desc, spec, **opts)  # second runner: cached model
-    assert capfd.readouterr().err.count("calibrating int8") == 1
-    for o, r in zip(outs, ref):
-        mse = float(np.mean((o - r) ** 2))
-        assert 0 < mse and 10 * np.log10(1 / mse) > 30  # really quantized, and still close
-
-
-def test_int8_without_calibration_source_is_a_clear_error(monkeypatch, tmp_path):
-    from vsvqdsr.backends import quantize
-
-    monkeypatch.delenv("VSVQDSR_CALIBRATION", raising=False)
-    monkeypatch.setattr(quantize, "default_calibration_source", lambda: None)
-    net, desc = _model(False)
-    with pytest.raises(RuntimeError, match="calibration"):
-        backends.create("cpu", net, desc, RunnerSpec(8, 8), engine="ort", precision="int8", engine_dir=tmp_path)
 
 
 @pytest.mark.gpu

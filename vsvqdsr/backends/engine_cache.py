@@ -1,4 +1,4 @@
-"""On-disk cache of built engines (TensorRT, torch-tensorrt, quantized ONNX), safe across processes.
+"""On-disk cache of built engines (TensorRT, torch-tensorrt), safe across processes.
 
 * The file name encodes everything the engine depends on (:class:`EngineKey`): a checksum of the
   ONNX, the shape profile, the precision, the runtime's versions (TensorRT and torch-tensorrt),
@@ -58,10 +58,10 @@ class EngineKey:
     """What a built engine depends on.
 
     Attributes:
-        runtime: ``"trt"``, ``"torch_trt"`` or ``"ort-int8"`` (the builder).
+        runtime: ``"trt"`` or ``"torch_trt"`` (the builder).
         onnx_sha256: hex SHA-256 of the source ONNX (or of the weights for torch-tensorrt).
         min_shape, opt_shape, max_shape: LR ``(height, width)`` of the optimisation profile.
-        precision: ``"fp32"``, ``"fp16"``, ``"int8"``, ...
+        precision: ``"fp32"``, ``"fp16-onnx"``, ...
         trt_version: TensorRT version string (``""`` when not used).
         torch_trt_version: torch-tensorrt version string (``""`` when not used).
         gpu_name: device name as the driver reports it (``""`` for CPU artefacts).

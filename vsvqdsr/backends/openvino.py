@@ -29,20 +29,14 @@ def available() -> bool:
 class OpenVINORunner(HostRunner):
     name = "openvino"
 
-    def __init__(self, net, desc, spec: RunnerSpec, precision: str = "fp32", threads: int | None = None,
-                 onnx_model: bytes | None = None, **quant_options) -> None:
+    def __init__(self, net, desc, spec: RunnerSpec, threads: int | None = None,
+                 onnx_model: bytes | None = None) -> None:
         super().__init__(net, desc, spec)
         try:
             import openvino as ov
         except ImportError as e:
             raise BackendUnavailable("openvino: OpenVINO is not installed: pip install openvino") from e
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"openvino: precision must be 'fp32' or 'int8', got {precision!r}")
-        self.precision = precision
         model_bytes = onnx_model if onnx_model is not None else export_step_bytes(net)
-        if precision == "int8":
-            from .quantize import quantized_model
-            model_bytes = quantized_model(net, model_bytes, **quant_options)
         core = ov.Core()
         with tempfile.TemporaryDirectory(prefix="vsvqdsr-ov-") as tmp:
             path = Path(tmp) / "step.onnx"
@@ -79,11 +73,11 @@ class OpenVINORunner(HostRunner):
         return out, state
 
     def describe(self) -> str:
-        return f"openvino ({self._version}, CPU, {self.precision}, {self.threads} threads)"
+        return f"openvino ({self._version}, CPU, fp32, {self.threads} threads)"
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).
-OPTIONS: tuple[str, ...] = ("precision", "threads", "onnx_model", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
+OPTIONS: tuple[str, ...] = ("threads", "onnx_model")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> OpenVINORunner:

@@ -1,7 +1,6 @@
 """ONNX Runtime backend (``backend="ort"``): the exported step graph on the CPU execution provider.
 
-Precision ``"fp32"`` runs the float graph (matches torch to ~1e-6); ``"int8"`` runs a static QDQ
-model quantized on real frames (see :mod:`.quantize`), which uses the CPU's VNNI instructions.
+The fp32 graph; matches torch to ~1e-6.
 """
 from __future__ import annotations
 
@@ -27,20 +26,14 @@ def available() -> bool:
 class ORTRunner(HostRunner):
     name = "ort"
 
-    def __init__(self, net, desc, spec: RunnerSpec, precision: str = "fp32", threads: int | None = None,
-                 onnx_model: bytes | None = None, **quant_options) -> None:
+    def __init__(self, net, desc, spec: RunnerSpec, threads: int | None = None,
+                 onnx_model: bytes | None = None) -> None:
         super().__init__(net, desc, spec)
         try:
             import onnxruntime as ort
         except ImportError as e:
             raise BackendUnavailable("ort: onnxruntime is not installed: pip install onnxruntime") from e
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"ort: precision must be 'fp32' or 'int8', got {precision!r}")
-        self.precision = precision
         model = onnx_model if onnx_model is not None else export_step_bytes(net)
-        if precision == "int8":
-            from .quantize import quantized_model
-            model = quantized_model(net, model, **quant_options)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = int(threads or os.cpu_count() or 1)
@@ -55,11 +48,11 @@ class ORTRunner(HostRunner):
         return out, state
 
     def describe(self) -> str:
-        return f"ort (onnxruntime {self._version}, CPU, {self.precision}, {self.threads} threads)"
+        return f"ort (onnxruntime {self._version}, CPU, fp32, {self.threads} threads)"
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).
-OPTIONS: tuple[str, ...] = ("precision", "threads", "onnx_model", "calibration", "calibration_size", "calibration_frames", "calibration_method", "engine_dir")
+OPTIONS: tuple[str, ...] = ("threads", "onnx_model")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> ORTRunner:

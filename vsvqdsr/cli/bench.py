@@ -130,12 +130,6 @@ def _candidates(args, available: dict[str, bool]) -> list[Candidate]:
         c.append(Candidate("onnxruntime fp32 (cpu)", "cpu", {"engine": "ort"}))
     if available.get("openvino"):
         c.append(Candidate("openvino fp32 (cpu)", "cpu", {"engine": "openvino"}))
-    if args.int8:
-        q = {"precision": "int8", "calibration": args.int8, "calibration_size": (180, 320)}
-        if available.get("ort"):
-            c.append(Candidate("onnxruntime int8 (cpu)", "cpu", {"engine": "ort", **q}))
-        if available.get("openvino"):
-            c.append(Candidate("openvino int8 (cpu)", "cpu", {"engine": "openvino", **q}))
     if available.get("cuda"):
         c += [Candidate("torch cuda fp32", "cuda", {}, gpu=True),
               Candidate("torch cuda fp16", "cuda", {}, fp16=True, gpu=True),
@@ -369,9 +363,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render", type=int, default=0,
                    help="also time a full vsvqdsr.Upscale render of N frames per backend (0: off)")
     p.add_argument("--model", default="default", help="installed model name or file, 'default' or 'random'")
-    p.add_argument("--int8", metavar="CALIBRATION", default=None,
-                   help="also time the int8 CPU path, calibrated on this video file or folder of frames "
-                        "(scaled to 180x320)")
     p.add_argument("--only", default=None, help="comma-separated substrings of backend labels to keep (baseline always runs)")
     p.add_argument("--max-seconds", type=float, default=8.0,
                    help="skip a candidate at a size when its extrapolated step time exceeds this; default 8")
