@@ -146,6 +146,21 @@ vqdsr.Upscale(src, model={str(model)!r}, backend="cpu", scene_detect=False).set_
     np.testing.assert_allclose(got, ref, atol=2e-4)
 
 
+def test_stage2_fidelity_finetune_has_no_discriminator(workdir: Path):
+    """--gan-weight 0: L1 (+ perceptual) only; no D is built, trained or saved."""
+    torch.set_num_threads(1)
+    run = workdir / "run_fid"
+    cfg = TrainConfig(stage=2, data=[str(workdir / "data")], out=str(run), init=str(workdir / "init.safetensors"),
+                      degrader="none", iters=2, patch=96, batch=1, frames=3, workers=0, threads=1, log_every=1,
+                      save_every=100, sample_every=100, perceptual="none", gan_weight=0.0, h264=False)
+    s = train(cfg, progress=False)
+    st = load_run_checkpoint(run)
+    assert st["iter"] == 2 and "params_d" not in st and "opt_d" not in st
+    assert set(s["history"][-1]) >= {"l1"} and not {"gan_g", "d_real", "d_fake"} & set(s["history"][-1])
+    with pytest.raises(ValueError, match="gan_weight"):
+        train(TrainConfig(**{**cfg.__dict__, "out": str(workdir / "bad_w"), "gan_weight": -1.0}), progress=False)
+
+
 def test_train_rejects_bad_config(workdir: Path):
     with pytest.raises(ValueError, match="multiple of 16"):
         train(TrainConfig(stage=1, data=[str(workdir / "data")], out=str(workdir / "bad"), patch=40))

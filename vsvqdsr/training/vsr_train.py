@@ -76,6 +76,8 @@ class TrainConfig:
     vgg_weights: str | None = None
     topk_mode: str = "released"
     h264: bool = True
+    percep_weight: float = 1.0
+    gan_weight: float = 1.0
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -96,6 +98,8 @@ class TrainConfig:
             raise ValueError("frames, batch and iters must be >= 1")
         if not self.data:
             raise ValueError("no training data given")
+        if self.percep_weight < 0 or self.gan_weight < 0:
+            raise ValueError("percep_weight and gan_weight must be >= 0")
 
 
 # ----------------------------------------------------------------------------------------- weights
@@ -285,7 +289,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     # networks
     net_g = RecurrentVSR(feedback=False).to(dev)
     net_ema = RecurrentVSR(feedback=False).to(dev).eval().requires_grad_(False)
-    net_d = MultiScaleDiscriminator().to(dev) if cfg.stage == 2 else None
+    # gan_weight 0 (a fidelity fine-tune) trains no discriminator at all
+    net_d = MultiScaleDiscriminator().to(dev) if cfg.stage == 2 and cfg.gan_weight > 0 else None
     opt_g = torch.optim.Adam(net_g.parameters(), lr=lr_g, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(net_d.parameters(), lr=lr_d, betas=(0.9, 0.99)) if net_d is not None else None
     start, history = 0, []
@@ -296,7 +301,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         net_g.load_state_dict(state["params"])
         net_ema.load_state_dict(state["params_ema"])
         opt_g.load_state_dict(state["opt_g"])
-        if net_d is not None:
+        if net_d is not None and "params_d" in state:
             net_d.load_state_dict(state["params_d"])
             opt_d.load_state_dict(state["opt_d"])
         start, history = int(state["iter"]), list(state.get("history", []))
@@ -326,7 +331,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             degrader = load_degrader(cfg.degrader).to(dev)
         elif main:
             _log("stage 2 without a VQ degradation model (--degrader none): basic operators + H.264 only")
-        percep, percep_kind = build_perceptual(cfg.perceptual, cfg.vgg_weights)
+        percep, percep_kind = (build_perceptual(cfg.perceptual, cfg.vgg_weights) if cfg.percep_weight > 0
+                               else (None, "none"))
         if percep is not None:
             percep = percep.to(dev)
         if main:
@@ -366,24 +372,25 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             losses["l1"] = l1_loss(sr, usm_sharp(gt))
             loss_g = losses["l1"]
         else:
-            assert net_d is not None and d_train is not None and opt_d is not None
             sr_f = sr.reshape(b * t, *sr.shape[2:])
             gt_f = gt.reshape(b * t, *gt.shape[2:])
             losses["l1"] = l1_loss(sr, gt)
             loss_g = losses["l1"]
             if percep is not None:
                 losses["percep"] = percep(sr_f, gt_f)
-                loss_g = loss_g + losses["percep"]
-            net_d.requires_grad_(False)
-            losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
-            loss_g = loss_g + losses["gan_g"]
+                loss_g = loss_g + cfg.percep_weight * losses["percep"]
+            if net_d is not None:
+                net_d.requires_grad_(False)
+                losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
+                loss_g = loss_g + cfg.gan_weight * losses["gan_g"]
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         with torch.no_grad():
             for pe, pg in zip(net_ema.parameters(), net_g.parameters()):
                 pe.mul_(cfg.ema).add_(pg.detach(), alpha=1 - cfg.ema)
-        if cfg.stage == 2:
+        if net_d is not None:
+            assert d_train is not None and opt_d is not None
             net_d.requires_grad_(True)
             n = gt_f.shape[0]
             preds = d_train(torch.cat([gt_f, sr_f.detach()]))
