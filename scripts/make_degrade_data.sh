@@ -19,6 +19,7 @@
 #      VQGAN training is unpaired, it only sees LQ frames).
 #
 # Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
+#        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -64,6 +65,8 @@ zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x5
     -frames:v 40 -c:v ffv1 "$OUT/clean/$name.mkv"
   i=$((i + 1))
 done
+
+[ "${CLEAN_ONLY:-0}" = 1 ] && { echo "clean clips: $(ls "$OUT"/clean/*.mkv | wc -l) under $OUT/clean" >&2; exit 0; }
 
 # ---- 2. lossy chains -> 3. LQ frames ---------------------------------------------------
 tmp=$(mktemp -d)

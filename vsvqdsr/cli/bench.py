@@ -48,6 +48,7 @@ class Row:
     samples_ms: list = field(default_factory=list)
     describe: str = ""
     note: str = ""
+    gflops: float | None = None  # peak rows: the GEMM rate measured in that size's rounds
 
 
 def _log(msg: str) -> None:
@@ -249,6 +250,7 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
     rows["_peak"].ms = statistics.median(gemm_s) * 1000
     rows["_peak"].samples_ms = [x * 1000 for x in gemm_s]
     rows["_peak"].note = f"{peaks['cpu-fp32']:.0f} GFLOP/s"
+    rows["_peak"].gflops = peaks["cpu-fp32"]
     for row in rows.values():
         if row.ms and base and row.kind == "step":
             row.speedup = base / row.ms
@@ -289,6 +291,44 @@ def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Ro
         _log(f"render {h}x{w} {cand.label}: {row.ms and round(row.ms)} ms/frame {row.note}")
         rows.append(row)
     return rows
+
+
+#: The CPU fp32 target of issue #4: a step within this factor of the GEMM-implied limit.
+CPU_TARGET_FACTOR = 1.1
+
+
+def cpu_verdicts(rows: list[Row], macs: float, gemm_gflops: dict[str, float]) -> list[dict]:
+    """Per LR size: the best CPU fp32 step against the fp32 limit ``2*MACs*pixels / GEMM peak``.
+
+    ``gemm_gflops`` maps a size label (``"180x320"``) to the GEMM peak measured in that size's rounds.
+    Returns one dict per size with ``limit_ms``, ``best_label``, ``best_ms``, ``ratio`` (best / limit),
+    ``target`` (:data:`CPU_TARGET_FACTOR`), ``met`` and ``missed_by`` (fraction over the target, 0 if met).
+    """
+    out = []
+    for size, peak in gemm_gflops.items():
+        h, w = (int(v) for v in size.split("x"))
+        cpu = [r for r in rows if r.kind == "step" and r.size == size and r.ms and "(cpu)" in r.label
+               and r.label.startswith(("torch", "onnxruntime", "openvino")) and "fp32" in r.label]
+        if not cpu or not peak:
+            continue
+        best = min(cpu, key=lambda r: r.ms)
+        limit_ms = 2 * macs * h * w / (peak * 1e9) * 1000
+        ratio = best.ms / limit_ms
+        out.append({"size": size, "limit_ms": limit_ms, "best_label": best.label, "best_ms": best.ms,
+                    "ratio": ratio, "target": CPU_TARGET_FACTOR, "met": ratio <= CPU_TARGET_FACTOR,
+                    "missed_by": max(0.0, ratio / CPU_TARGET_FACTOR - 1.0)})
+    return out
+
+
+def _verdict_lines(verdicts: list[dict]) -> list[str]:
+    lines = []
+    for v in verdicts:
+        state = ("MET" if v["met"] else
+                 f"MISSED by {100 * v['missed_by']:.1f} % (needs <= {v['target'] * v['limit_ms']:.1f} ms)")
+        lines.append(f"cpu fp32 target {v['size']}: best {v['best_label']} {v['best_ms']:.1f} ms = "
+                     f"{v['ratio']:.2f}x the GEMM-implied limit {v['limit_ms']:.1f} ms "
+                     f"(target <= {v['target']:.1f}x): {state}")
+    return lines
 
 
 def _fmt(v, spec):
@@ -345,9 +385,13 @@ def run(args: argparse.Namespace) -> int:
           + "".join(f"; {k} {v:.0f} GFLOP/s" for k, v in peaks.items() if k.startswith("gpu")))
     print(f"median of {args.frames} timed steps after {args.warmup} warm-up step(s); candidates interleaved per round")
     print(_table(rows))
+    gemm = {r.size: r.gflops for r in rows if r.kind == "peak" and r.gflops}
+    verdicts = cpu_verdicts(rows, macs, gemm)
+    for line in _verdict_lines(verdicts):
+        print(line)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"info": info, "rows": [asdict(r) for r in rows]}, f, indent=1)
+            json.dump({"info": info, "rows": [asdict(r) for r in rows], "cpu_targets": verdicts}, f, indent=1)
         _log(f"wrote {args.json}")
     return 0
 
