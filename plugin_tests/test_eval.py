@@ -65,7 +65,9 @@ def test_build_set_manifest_and_determinism(tiny_set, tmp_path):
 
 def test_metrics_identity_and_order():
     from vsvqdsr.evaluation import metrics as M
+    from vsvqdsr.evaluation.options import DEFAULT_OPTIONS
 
+    assert DEFAULT_OPTIONS["metrics"] == list(M.METRICS)
     gt = make_clip_frames(4, HR, seed=3)
     assert M.psnr_y(gt, gt) == math.inf
     assert M.ssim_y(gt, gt) == pytest.approx(1.0)

@@ -28,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..evaluation.methods import available_methods, resolve_methods
     from ..evaluation.metrics import METRICS
     from ..evaluation.report import write_reports
-    from ..evaluation.runner import DEFAULT_OPTIONS, evaluate, sr_folder
+    from ..evaluation.options import DEFAULT_OPTIONS
+    from ..evaluation.runner import evaluate, sr_folder
 
     if args.list_methods:
         for name, kind in available_methods().items():
@@ -71,6 +72,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..evaluation.options import DEFAULT_OPTIONS as D
+
+    crop = D["cvvdp_crop"]
+    crop_s = f"{crop[0]}x{crop[1]}" if crop else "full"  # type: ignore[index]
     p = sub.add_parser("eval", help="quality benchmark: methods side by side on a benchmark set",
                        description="Run methods over a benchmark set (scripts/make_eval_set.py) and write "
                                    "results.md, results.json, charts/*.png and crops.png to --out.")
@@ -85,11 +90,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "cvvdp flicker niqe)")
     p.add_argument("--threads", type=int, default=None, help="torch / VapourSynth / backend threads")
     p.add_argument("--backend", default="cpu", help="Upscale backend for VSR models (default cpu)")
-    p.add_argument("--niqe-step", type=int, default=2, help="NIQE on every N-th frame (default 2)")
-    p.add_argument("--cvvdp-display", default="standard_fhd", help="ColorVideoVDP display model")
-    p.add_argument("--cvvdp-frames", type=int, default=0, help="ColorVideoVDP on the first N frames (0 = all)")
-    p.add_argument("--cvvdp-crop", type=_crop, default=[272, 480], metavar="HxW",
-                   help="ColorVideoVDP on a centred HR crop (default 272x480; 'full' = whole frame)")
+    p.add_argument("--niqe-step", type=int, default=D["niqe_step"],
+                   help=f"NIQE on every N-th frame (default {D['niqe_step']})")
+    p.add_argument("--cvvdp-display", default=D["cvvdp_display"], help="ColorVideoVDP display model "
+                   f"(default {D['cvvdp_display']})")
+    p.add_argument("--cvvdp-frames", type=int, default=D["cvvdp_frames"],
+                   help=f"ColorVideoVDP on the first N frames of each clip (0 = all; default {D['cvvdp_frames']})")
+    p.add_argument("--cvvdp-crop", type=_crop, default=crop, metavar="HxW",
+                   help=f"ColorVideoVDP on a centred HR crop ('full' = whole frame; default {crop_s})")
     p.add_argument("--crop-clip", help="clip shown in crops.png (default: the first)")
     p.add_argument("--verify", action="store_true", help="check every file's sha256 against the manifest")
     p.add_argument("--print", action="store_true", help="print results.md to stdout")

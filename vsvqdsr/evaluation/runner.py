@@ -28,20 +28,13 @@ from .build import read_png, write_png
 from .dataset import BenchmarkSet, EvalClip
 from .methods import Method, run_method
 from .metrics import METRICS, clip_metrics
+from .options import DEFAULT_OPTIONS
 
 __all__ = ["DEFAULT_OPTIONS", "METRIC_VERSION", "evaluate", "method_dir", "sr_folder", "write_json"]
 
 #: Bump when a metric implementation changes its values (invalidates cached metrics).
 METRIC_VERSION = 1
 
-#: Metric options (recorded in the JSON report and in the metrics cache key).
-DEFAULT_OPTIONS: dict[str, object] = {
-    "metrics": list(METRICS),
-    "niqe_step": 2,
-    "cvvdp_display": "standard_fhd",
-    "cvvdp_frames": 0,
-    "cvvdp_crop": [272, 480],
-}
 
 
 def write_json(path: Path, data: object) -> None:
