@@ -189,9 +189,10 @@ def clip_clipart(cache: Path) -> tuple[np.ndarray, dict]:
         t = cv2.resize(rgb, (max(1, round(w * s)), 1000), interpolation=cv2.INTER_AREA)
         tiles.append(np.pad(t, ((44, 44), (60, 60), (0, 0)), constant_values=255))
     strip = np.concatenate(tiles, axis=1)
-    move = {"z0": strip.shape[1] / (2 * W) * 0.55, "z1": strip.shape[1] / (2 * W) * 0.6,
-            "c0": (0.18, 0.42), "c1": (0.62, 0.58)}
-    # zoom is relative to the whole strip; the camera keeps a 16:9 window
+    # zoom is relative to the whole (16:9-padded) strip: a window about 2x the output size, so the
+    # drawings are downscaled, never upscaled; pan left to right with a slight zoom-in
+    z = strip.shape[1] / (2 * W)
+    move = {"z0": round(z, 4), "z1": round(1.1 * z, 4), "c0": (0.25, 0.45), "c1": (0.5, 0.55)}
     frames = camera_strip(strip, move)
     return frames, {
         "package": "openclipart-svg", "version": pkg_version("openclipart-svg"), "license": "public domain (CC0)",

@@ -71,12 +71,12 @@ SEVERITIES: dict[str, Severity] = {
          ("format=yuv420p", ("-c:v", "libx264", "-preset", "veryfast", "-crf", "30"), "mkv"))),
     "heavy": Severity(
         "heavy", ("bilinear downscale; 4:1:1 chroma; frames doubled and interlaced (tff, vertical "
-                  "low-pass); MPEG-2 interlaced at 150 kb/s; decoded, yadif-deinterlaced; "
-                  "second generation x264 CRF 28"),
+                  "low-pass); MPEG-2 interlaced, 150 kb/s cap, quantiser floor 14; decoded, "
+                  "yadif-deinterlaced; second generation x264 CRF 28"),
         (("scale={w}:{h}:flags=bilinear,format=yuv411p,format=yuv420p,fps=fps={fps2},"
           "interlace=scan=tff:lowpass=complex",
           ("-c:v", "mpeg2video", "-b:v", "150k", "-maxrate", "250k", "-bufsize", "500k", "-g", "12",
-           "-flags", "+ilme+ildct", "-top", "1"), "mpg"),
+           "-qmin", "14", "-flags", "+ilme+ildct", "-top", "1"), "mpg"),
          ("yadif=mode=send_frame:parity=tff:deint=all,format=yuv420p",
           ("-c:v", "libx264", "-preset", "veryfast", "-crf", "28"), "mkv"))),
 }
