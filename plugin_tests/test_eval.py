@@ -200,6 +200,7 @@ def test_eval_cli_errors(tiny_set, tmp_path, capsys):
 
 def test_training_refuses_benchmark(tiny_set, tmp_path):
     from vsvqdsr.training.data import find_sources
+    from vsvqdsr.training.enhance import enhance_dir
     from vsvqdsr.training.vqgan_data import list_frames
 
     for p in (tiny_set, tiny_set / "gt", tiny_set / "lr" / "light" / "c0", tiny_set.parent):
@@ -207,6 +208,8 @@ def test_training_refuses_benchmark(tiny_set, tmp_path):
             find_sources([p])
         with pytest.raises(ValueError, match="list_frames: .*benchmark"):
             list_frames([p], tmp_path / "cache")
+        with pytest.raises(ValueError, match="enhance_dir: .*benchmark"):
+            enhance_dir(p, tmp_path / "enh")
     # ordinary training folders still work
     data = write_clip_folders(tmp_path / "train", clips=1, num_frames=3, size=32)
     assert len(find_sources([data])) == 1

@@ -39,8 +39,9 @@ def find_benchmark(path: str | os.PathLike, max_depth: int = 4) -> Path | None:
         for _ in range(max_depth):
             nxt = []
             for d in level:
-                try:
-                    subs = [e for e in d.iterdir() if e.is_dir()]
+                try:  # scandir's entry types need no stat per file (frame folders are large)
+                    with os.scandir(d) as it:
+                        subs = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
                 except OSError:
                     continue
                 for e in subs:
