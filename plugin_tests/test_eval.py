@@ -167,7 +167,7 @@ def test_eval_vsr_method_matches_upscale(tiny_set, vqdsr_random_path):
 
     import vsvqdsr
     from vsvqdsr.evaluation.dataset import frames_to_clip, load_set
-    from vsvqdsr.evaluation.methods import resolve_methods, run_method
+    from vsvqdsr.evaluation.methods import resolve_methods, run_clips, run_method
 
     clip = load_set(tiny_set).clips[0]
     lr = clip.load_lr()
@@ -180,6 +180,11 @@ def test_eval_vsr_method_matches_upscale(tiny_set, vqdsr_random_path):
     want = np.clip(np.rint(np.stack([np.asarray(f[p]) for p in range(3)], -1) * 255), 0, 255)
     assert got.shape == (4, HR, HR, 3)
     assert np.abs(got[2].astype(int) - want).max() <= 1
+    # several clips through one filter instance (scene reset at each clip) == one run per clip
+    clips = [c.load_lr() for c in load_set(tiny_set).clips[:3]]
+    batch = [sr for sr, _ in run_clips(m, clips, [24] * 3, threads=1)]
+    for lr_k, sr_k in zip(clips, batch):
+        assert np.array_equal(sr_k, run_method(m, lr_k, 24, threads=1))
 
 
 def test_eval_cli_errors(tiny_set, tmp_path, capsys):

@@ -143,8 +143,11 @@ def load_set(root: str | os.PathLike, verify: bool = False) -> BenchmarkSet:
     return BenchmarkSet(root, man, hashlib.sha256(raw).hexdigest(), tuple(clips))
 
 
-def frames_to_clip(frames: np.ndarray, fps: int = 24):
-    """uint8 ``T,H,W,3`` RGB as an RGB24 VapourSynth clip (each frame copied on request)."""
+def frames_to_clip(frames: np.ndarray, fps: int = 24, scene_starts: set[int] | None = None):
+    """uint8 ``T,H,W,3`` RGB as an RGB24 VapourSynth clip (each frame copied on request).
+
+    With ``scene_starts``, every frame carries ``_SceneChangePrev`` (1 at those frames, else 0).
+    """
     import vapoursynth as vs
 
     t, h, w, _ = frames.shape
@@ -154,6 +157,8 @@ def frames_to_clip(frames: np.ndarray, fps: int = 24):
         out = f.copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), frames[n, :, :, p])
+        if scene_starts is not None:
+            out.props["_SceneChangePrev"] = int(n in scene_starts)
         return out
 
     return vs.core.std.ModifyFrame(blank, blank, fill)

@@ -15,16 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .build import sha256_file
 from .dataset import frames_to_clip
 
-__all__ = ["Method", "RESIZERS", "DEFAULT_SISR", "available_methods", "resolve_methods", "run_method"]
+__all__ = ["Method", "RESIZERS", "DEFAULT_SISR", "available_methods", "resolve_methods", "run_method", "run_clips"]
 
 #: Resizer methods: name -> (VapourSynth resize function, its keyword arguments).
 RESIZERS: dict[str, tuple[str, dict]] = {
@@ -155,7 +156,11 @@ def _sisr(method: Method, lr: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def _vsr(method: Method, lr: np.ndarray, fps: int, threads: int | None) -> np.ndarray:
+def _vsr_clips(method: Method, clips: Sequence[np.ndarray], fps: int,
+               threads: int | None) -> Iterator[tuple[np.ndarray, float]]:
+    """All ``clips`` (one size) through ONE ``Upscale`` instance: concatenated, each clip's first
+    frame flagged ``_SceneChangePrev`` so the recurrence restarts there (exactly as separate runs;
+    a filter instance per clip would keep its engine in memory, ~300 MB each)."""
     import vapoursynth as vs
 
     from ..filters.upscale import Upscale
@@ -163,25 +168,52 @@ def _vsr(method: Method, lr: np.ndarray, fps: int, threads: int | None) -> np.nd
     opts = {}
     if threads and method.settings.get("backend") == "cpu":
         opts["threads"] = threads
-    clip = Upscale(frames_to_clip(lr, fps), model=str(method.path), backend=str(method.settings.get("backend", "cpu")),
-                   scene_detect=False, **opts)
+    t_build = time.perf_counter()
+    starts = np.cumsum([0] + [len(c) for c in clips])
+    allf = np.concatenate(list(clips))
+    clip = Upscale(frames_to_clip(allf, fps, set(int(s) for s in starts[:-1])), model=str(method.path),
+                   backend=str(method.settings.get("backend", "cpu")), scene_detect=False, **opts)
     if clip.format.id != vs.RGBS:
         clip = vs.core.resize.Point(clip, format=vs.RGBS)
-    out = np.empty((lr.shape[0], 4 * lr.shape[1], 4 * lr.shape[2], 3), np.uint8)
-    for i in range(clip.num_frames):  # linear: one network step per frame
-        f = clip.get_frame(i)
-        out[i] = _to_uint8(np.stack([np.asarray(f[p]) for p in range(3)], -1))
-    return out
+    for k, c in enumerate(clips):
+        t0 = t_build if k == 0 else time.perf_counter()  # the first clip also pays for the set-up
+        out = np.empty((len(c), 4 * c.shape[1], 4 * c.shape[2], 3), np.uint8)
+        for i in range(len(c)):  # linear: one network step per frame
+            f = clip.get_frame(int(starts[k]) + i)
+            out[i] = _to_uint8(np.stack([np.asarray(f[p]) for p in range(3)], -1))
+        yield out, time.perf_counter() - t0
+
+
+def _check(lr: np.ndarray) -> None:
+    if lr.ndim != 4 or lr.shape[-1] != 3 or lr.dtype != np.uint8:
+        raise ValueError(f"run_method: need T,h,w,3 uint8 frames, got {lr.shape} {lr.dtype}")
+
+
+def run_clips(method: Method, clips: Sequence[np.ndarray], fps: Sequence[int],
+              threads: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
+    """Upscale several clips (each ``T,h,w,3`` uint8 RGB, frame rate ``fps[i]``), yielding
+    ``(T,4h,4w,3 uint8 RGB, seconds)`` per clip in order. VSR models run consecutive clips of one
+    size and frame rate through one filter instance (recurrence reset at each clip)."""
+    for c in clips:
+        _check(c)
+    if method.kind not in ("resize", "sisr", "vsr"):
+        raise ValueError(f"run_method: unknown method kind {method.kind!r}")
+    i = 0
+    while i < len(clips):
+        if method.kind != "vsr":
+            t0 = time.perf_counter()
+            sr = _resize(method, clips[i]) if method.kind == "resize" else _sisr(method, clips[i])
+            yield sr, time.perf_counter() - t0
+            i += 1
+            continue
+        j = i + 1
+        while j < len(clips) and clips[j].shape[1:] == clips[i].shape[1:] and fps[j] == fps[i]:
+            j += 1
+        yield from _vsr_clips(method, clips[i:j], int(fps[i]), threads)
+        i = j
 
 
 def run_method(method: Method, lr: np.ndarray, fps: int = 24, threads: int | None = None) -> np.ndarray:
     """Upscale one clip: ``lr`` ``T,h,w,3`` uint8 RGB -> ``T,4h,4w,3`` uint8 RGB."""
-    if lr.ndim != 4 or lr.shape[-1] != 3 or lr.dtype != np.uint8:
-        raise ValueError(f"run_method: need T,h,w,3 uint8 frames, got {lr.shape} {lr.dtype}")
-    if method.kind == "resize":
-        return _resize(method, lr)
-    if method.kind == "sisr":
-        return _sisr(method, lr)
-    if method.kind == "vsr":
-        return _vsr(method, lr, fps, threads)
-    raise ValueError(f"run_method: unknown method kind {method.kind!r}")
+    _check(lr)
+    return next(iter(run_clips(method, [lr], [fps], threads)))[0]

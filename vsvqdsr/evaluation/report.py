@@ -60,7 +60,7 @@ def markdown_report(res: Mapping) -> str:
         f"({', '.join(b['clips'])}) x {len(b['severities'])} severities, {b['lr_frames_per_method']} LR frames "
         f"per method, HR {b['hr_size'][0]}x{b['hr_size'][1]}. ↑ higher is better, ↓ lower is better; "
         "best in **bold**. Means over clips (overall: over every clip of every severity).", "",
-        f"Settings: NIQE on every {o['niqe_step']}. frame; ColorVideoVDP display `{o['cvvdp_display']}`, "
+        f"Settings: NIQE on every frame n with n % {o['niqe_step']} == 0; ColorVideoVDP display `{o['cvvdp_display']}`, "
         f"{'all frames' if not o['cvvdp_frames'] else 'first %d frames' % o['cvvdp_frames']}, "
         f"{'full frame' if not o['cvvdp_crop'] else 'centre crop %dx%d' % tuple(o['cvvdp_crop'])}; "
         "flicker = mean |ΔSR - ΔGT| between consecutive frames on Y (0-255).", "",
@@ -95,17 +95,24 @@ def bar_charts(res: Mapping, folder: Path) -> list[Path]:
     methods = list(res["overall"])
     paths = []
     for key, meta in res["metrics"].items():
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(methods)) * 0.35 + 2), 4))
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(groups) * max(1, len(methods)) + 3), 4))
         width = 0.8 / max(1, len(methods))
+        finite = []
         for j, m in enumerate(methods):
             vals = [res["per_severity"][m][g][key] if g != "overall" else res["overall"][m][key] for g in groups]
             vals = [v if isinstance(v, float) and math.isfinite(v) else np.nan for v in vals]
+            finite += [v for v in vals if not np.isnan(v)]
             ax.bar(np.arange(len(groups)) + (j - (len(methods) - 1) / 2) * width, vals, width, label=m)
+        if finite:  # zoom on the values: the differences matter, not the distance from 0
+            lo, hi = min(finite), max(finite)
+            pad = 0.15 * (hi - lo) + 1e-6 * max(1.0, abs(hi))
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xticks(np.arange(len(groups)), groups)
         unit = f" ({meta['unit']})" if meta["unit"] else ""
         ax.set_ylabel(meta["label"] + unit)
-        ax.set_title(f"{meta['label']} ({'higher' if meta['higher_is_better'] else 'lower'} is better)")
-        ax.legend(fontsize=7, ncol=2)
+        ax.set_title(f"{meta['label']} ({'higher' if meta['higher_is_better'] else 'lower'} is better; "
+                     "axis not from 0)")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         p = folder / f"{key}.png"
         atomic_write_bytes(p, _png_bytes(fig))

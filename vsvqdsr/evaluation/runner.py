@@ -26,7 +26,7 @@ import numpy as np
 from ..weights.loading import atomic_write_bytes
 from .build import read_png, write_png
 from .dataset import BenchmarkSet, EvalClip
-from .methods import Method, run_method
+from .methods import Method, run_clips, run_method
 from .metrics import METRICS, clip_metrics
 from .options import DEFAULT_OPTIONS
 
@@ -130,21 +130,25 @@ def evaluate(bset: BenchmarkSet, methods: Sequence[Method], out: str | Path,
         cached_metrics: dict = _unfinite(json.loads(mpath.read_text())) if mpath.is_file() else {}  # type: ignore
         sr_seconds = metric_seconds = 0.0
         was_cached = True
+        # clips without cached SR frames run in one go (one filter instance for a VSR model)
+        missing = [c for c in bset.clips if not (sr_folder(out, method, bset, c) / "done.json").is_file()]
+        fresh = run_clips(method, [c.load_lr() for c in missing], [c.fps for c in missing], threads)
         bar = tqdm(bset.clips, desc=f"eval {method.name}", unit="clip", file=sys.stderr, disable=not progress,
                    leave=False)
         for clip in bar:
             cid = f"{clip.severity}/{clip.name}"
             folder = sr_folder(out, method, bset, clip)
-            have = _load_sr(folder, len(clip.lr))
-            sr: np.ndarray | None = None
-            if have is not None:
-                sr, secs = have
+            cached_sr = None if clip in missing else _load_sr(folder, len(clip.lr))
+            if cached_sr is not None:
+                sr, secs = cached_sr
             else:
                 was_cached = False
-                lr = clip.load_lr()
-                t0 = time.perf_counter()
-                sr = run_method(method, lr, clip.fps, threads)
-                secs = time.perf_counter() - t0
+                if clip in missing:
+                    sr, secs = next(fresh)
+                else:  # a damaged cache entry
+                    t0 = time.perf_counter()
+                    sr = run_method(method, clip.load_lr(), clip.fps, threads)
+                    secs = time.perf_counter() - t0
                 for i, f in enumerate(sr):
                     write_png(folder / f"{i:04d}.png", f)
                 write_json(folder / "done.json", {"seconds": secs, "frames": len(sr)})
