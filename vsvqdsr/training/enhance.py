@@ -165,12 +165,15 @@ def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr
     """Enhance every image under ``in_dir`` into PNGs under ``out_dir`` (same relative paths).
 
     Existing outputs are skipped unless ``overwrite`` (so an interrupted run resumes). 16-bit inputs
-    give 16-bit PNGs, others 8-bit (rounded). Returns the number of frames written.
+    give 16-bit PNGs, others 8-bit (rounded). Returns the number of frames written. Refuses
+    (``ValueError``) an ``in_dir`` inside or containing the evaluation benchmark set.
     """
     from tqdm import tqdm
 
+    from ..evaluation.dataset import check_not_benchmark
     from .data import IMAGE_EXTS
 
+    check_not_benchmark([in_dir], "enhance_dir")
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:

@@ -50,7 +50,14 @@ def decode_video(path: Path, cache: Path, step: int = 1) -> list[Path]:
 
 
 def list_frames(sources: Sequence[str | os.PathLike], cache: Path, video_step: int = 1) -> list[list[Path]]:
-    """Frames grouped by source (a folder of images or a video), in order."""
+    """Frames grouped by source (a folder of images or a video), in order.
+
+    Raises ``ValueError`` if a source is inside or contains the evaluation benchmark set
+    (``vqdsr eval``'s ``benchmark.json``): the benchmark must never be trained on.
+    """
+    from ..evaluation.dataset import check_not_benchmark
+
+    check_not_benchmark(sources, "list_frames")
     groups: list[list[Path]] = []
     for s in sources:
         p = Path(s).expanduser()
