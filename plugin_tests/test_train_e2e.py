@@ -161,6 +161,18 @@ def test_stage2_fidelity_finetune_has_no_discriminator(workdir: Path):
         train(TrainConfig(**{**cfg.__dict__, "out": str(workdir / "bad_w"), "gan_weight": -1.0}), progress=False)
 
 
+def test_stage2_usm_gt_changes_only_the_target(workdir: Path):
+    """--usm-gt: same seed, same LR and SR at the first step, but L1 is taken against the sharpened GT."""
+    torch.set_num_threads(1)
+    base = dict(stage=2, data=[str(workdir / "data")], init=str(workdir / "init.safetensors"), degrader="none",
+                iters=1, patch=96, batch=1, frames=3, workers=0, threads=1, log_every=1, save_every=100,
+                sample_every=100, perceptual="none", gan_weight=0.0, h264=False, seed=3)
+    plain = train(TrainConfig(out=str(workdir / "run_plain"), **base), progress=False)["history"][-1]["l1"]
+    sharp = train(TrainConfig(out=str(workdir / "run_usm"), usm_gt=True, **base), progress=False)["history"][-1]["l1"]
+    again = train(TrainConfig(out=str(workdir / "run_plain2"), **base), progress=False)["history"][-1]["l1"]
+    assert plain == again and sharp != plain
+
+
 def test_train_rejects_bad_config(workdir: Path):
     with pytest.raises(ValueError, match="multiple of 16"):
         train(TrainConfig(stage=1, data=[str(workdir / "data")], out=str(workdir / "bad"), patch=40))

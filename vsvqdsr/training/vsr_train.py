@@ -78,6 +78,7 @@ class TrainConfig:
     h264: bool = True
     percep_weight: float = 1.0
     gan_weight: float = 1.0
+    usm_gt: bool = False  # stage 2: L1 against the USM-sharpened GT (stage 1 always uses it)
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -374,7 +375,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             sr_f = sr.reshape(b * t, *sr.shape[2:])
             gt_f = gt.reshape(b * t, *gt.shape[2:])
-            losses["l1"] = l1_loss(sr, gt)
+            losses["l1"] = l1_loss(sr, usm_sharp(gt) if cfg.usm_gt else gt)
             loss_g = losses["l1"]
             if percep is not None:
                 losses["percep"] = percep(sr_f, gt_f)
