@@ -19,7 +19,8 @@
 #      VQGAN training is unpaired, it only sees LQ frames).
 #
 # Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
-#        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses).
+#        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses);
+#        MORE=1 adds 7 more synfig-examples sources as clean clips (OUT/clean/more_*.mkv).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -65,6 +66,34 @@ zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x5
     -frames:v 40 -c:v ffv1 "$OUT/clean/$name.mkv"
   i=$((i + 1))
 done
+
+# optional (MORE=1): more synfig-examples artwork as extra clean clips -- glossy gradients (candy),
+# flat fills with hard edges (japan), a textured backdrop (wallpaper), outlined logos with gradients
+# (installer-logo, logo) as the same slow pans, plus two animations: star (flat, outlined) and cells
+# (soft animated gradients). Never the benchmark's eye/headmo/eyes.sif (scripts/make_eval_set.py).
+if [ "${MORE:-0}" = 1 ]; then
+  for s in candy japan wallpaper installer-logo logo; do
+    case "$s" in eye|eyes|headmo) echo "refusing benchmark source $s.sif" >&2; exit 2;; esac
+    if [ ! -f "$OUT/render/more_$s.png" ]; then
+      echo "rendering $s.sif (1600x900 still)" >&2
+      synfig -q -T "$THREADS" -t png -w 1600 -h 900 -i "$EX/$s.sif" -o "$OUT/render/more_$s.png" 2>/dev/null
+    fi
+    "${FF[@]}" -i "$OUT/render/more_$s.png" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
+zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
+      -frames:v 40 -c:v ffv1 "$OUT/clean/more_$s.mkv"
+  done
+  for a in star:5s cells:2s; do
+    s=${a%%:*}; len=${a#*:}
+    if [ ! -f "$OUT/render/more_$s.done" ]; then
+      echo "rendering $s.sif ($len at $FPS fps, 960x540)" >&2
+      synfig -q -T "$THREADS" -t png -w 960 -h 540 --fps "$FPS" --begin-time 0 --end-time "$len" \
+        -i "$EX/$s.sif" -o "$OUT/render/more_$s.png" 2>/dev/null
+      touch "$OUT/render/more_$s.done"
+    fi
+    "${FF[@]}" -framerate "$FPS" -pattern_type glob -i "$OUT/render/more_$s.*.png" \
+      -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=960:540" -c:v ffv1 "$OUT/clean/more_$s.mkv"
+  done
+fi
 
 [ "${CLEAN_ONLY:-0}" = 1 ] && { echo "clean clips: $(ls "$OUT"/clean/*.mkv | wc -l) under $OUT/clean" >&2; exit 0; }
 
