@@ -20,7 +20,8 @@
 #
 # Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
 #        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses);
-#        MORE=1 adds 7 more synfig-examples sources as clean clips (OUT/clean/more_*.mkv).
+#        MORE=1 adds 7 more synfig-examples sources and up to 24 more openclipart drawings as clean
+#        clips (OUT/clean/more_*.mkv).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -81,6 +82,22 @@ if [ "${MORE:-0}" = 1 ]; then
     "${FF[@]}" -i "$OUT/render/more_$s.png" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
 zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
       -frames:v 40 -c:v ffv1 "$OUT/clean/more_$s.mkv"
+  done
+  # and up to 24 more openclipart drawings, picked by a rule of their own (the benchmark takes
+  # NR % 500 == 251, the base set NR % 500 == 1)
+  if [ -d "$CLIPART" ] && [ ! -f "$OUT/render/more_clipart.done" ]; then
+    n=0
+    while IFS= read -r svg; do
+      rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/more_clip_$n.png" 2>/dev/null || continue
+      n=$((n + 1)); [ $n -ge 24 ] && break
+    done < <(find "$CLIPART" -name '*.svg' | sort | awk 'NR % 250 == 126')
+    touch "$OUT/render/more_clipart.done"
+  fi
+  for img in "$OUT"/render/more_clip_*.png; do
+    [ -f "$img" ] || continue
+    "${FF[@]}" -i "$img" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
+zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
+      -frames:v 40 -c:v ffv1 "$OUT/clean/$(basename "$img" .png).mkv"
   done
   for a in star:5s cells:2s; do
     s=${a%%:*}; len=${a#*:}
