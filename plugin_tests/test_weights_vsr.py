@@ -78,8 +78,9 @@ def test_unknown_model_name():
 
 
 def test_shipped_vqdsr_ft_model():
-    """Our own weights ship in the package, are recognised as VQD-SR, carry an honest card, and only
-    become the default only through a benchmark rank, which the card carries exactly when its own figures beat every baseline."""
+    """Our own weights ship in the package, are recognised as VQD-SR, carry an honest card, and become
+    the default only through a benchmark rank, which the card carries exactly when its own figures
+    beat every baseline."""
     import json
     from pathlib import Path
 
