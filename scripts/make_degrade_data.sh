@@ -20,8 +20,8 @@
 #
 # Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
 #        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses);
-#        MORE=1 adds 7 more synfig-examples sources and up to 24 more openclipart drawings as clean
-#        clips (OUT/clean/more_*.mkv).
+#        MORE=1 adds 7 more synfig-examples sources as clean clips (OUT/clean/more_*.mkv), and
+#        MORE_CLIPART=1 with it up to 24 more openclipart drawings (OUT/clean/more_clip_*.mkv).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -83,9 +83,9 @@ if [ "${MORE:-0}" = 1 ]; then
 zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
       -frames:v 40 -c:v ffv1 "$OUT/clean/more_$s.mkv"
   done
-  # and up to 24 more openclipart drawings, picked by a rule of their own (the benchmark takes
-  # NR % 500 == 251, the base set NR % 500 == 1)
-  if [ -d "$CLIPART" ] && [ ! -f "$OUT/render/more_clipart.done" ]; then
+  # MORE_CLIPART=1: and up to 24 more openclipart drawings, picked by a rule of their own (the
+  # benchmark takes NR % 500 == 251, the base set NR % 500 == 1)
+  if [ "${MORE_CLIPART:-0}" = 1 ] && [ -d "$CLIPART" ] && [ ! -f "$OUT/render/more_clipart.done" ]; then
     n=0
     while IFS= read -r svg; do
       rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/more_clip_$n.png" 2>/dev/null || continue
@@ -94,7 +94,7 @@ zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x5
     touch "$OUT/render/more_clipart.done"
   fi
   for img in "$OUT"/render/more_clip_*.png; do
-    [ -f "$img" ] || continue
+    [ "${MORE_CLIPART:-0}" = 1 ] && [ -f "$img" ] || continue
     "${FF[@]}" -i "$img" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
 zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
       -frames:v 40 -c:v ffv1 "$OUT/clean/$(basename "$img" .png).mkv"

@@ -18,15 +18,23 @@
 #        vq    : basic operators + the VQ degradation model (DEGRADER) + H.264, ABL_ITERS iterations
 #      The ablation compares vq with basic's checkpoint at the same ABL_ITERS iterations (same seed,
 #      so the same clips, crops and basic-operator draws; only the VQ step differs).
-#   3. Export, then `vqdsr eval` with the ablation pair as checkpoints and vqdsr-ft by path.
+#   3. Round B (what made vqdsr-ft win SSIMULACRA2 everywhere: more varied artwork, not more steps):
+#      `CLEAN_ONLY=1 MORE=1 MORE_CLIPART=1 scripts/make_degrade_data.sh DATA_B` adds 7 more
+#      synfig-examples sources (candy, japan, wallpaper, installer-logo, logo; star and cells
+#      animations) and 24 more openclipart drawings (47 clips in all), then ITERS_B iterations of the
+#      same L1 fine-tune from basic's final weights, seed 13 -> vqdsr-ft.
+#   4. Export, then `vqdsr eval` with the ablation pair as checkpoints and vqdsr-ft by path.
 #
-# Env: DATA (data/train), RUNS (runs/own), EVAL_SET (eval_set), EVAL_OUT (out/eval), ITERS (1000),
+# Env: DATA (data/train), DATA_B (data/train_more), ITERS_B (400), THREADS_B (2), RUNS (runs/own), EVAL_SET (eval_set), EVAL_OUT (out/eval), ITERS (1000),
 #      ABL_ITERS (150), BATCH (2), FRAMES (5), PATCH (128), LR (1e-4), DEVICE (auto), THREADS (1 per
 #      run on the CPU), WORKERS (0), DEGRADER (degrade-lite), PARALLEL (1: both runs at once),
 #      GAN_WEIGHT and PERCEP_WEIGHT (0 and 0: the fidelity fine-tune; the paper's stage 2 uses 1 and 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/train}
+DATA_B=${DATA_B:-data/train_more}
+ITERS_B=${ITERS_B:-400}
+THREADS_B=${THREADS_B:-2}
 RUNS=${RUNS:-runs/own}
 EVAL_SET=${EVAL_SET:-eval_set}
 EVAL_OUT=${EVAL_OUT:-out/eval}
@@ -63,12 +71,20 @@ else
   run vq "$DEGRADER" "$ABL_ITERS"
 fi
 ck=$(printf '%s/basic/checkpoints/iter_%07d.pt' "$RUNS" "$ABL_ITERS")
-"$VQDSR" export "$RUNS/basic" -o "$RUNS/vqdsr-ft.safetensors" --name vqdsr-ft
+"$VQDSR" export "$RUNS/basic" -o "$RUNS/round-a.safetensors" --name round-a
+
+# round B: more varied artwork, from round A's weights
+[ -f "$DATA_B/clean/more_cells.mkv" ] || CLEAN_ONLY=1 MORE=1 MORE_CLIPART=1 scripts/make_degrade_data.sh "$DATA_B" 24
+"$VQDSR" train-vsr --stage 2 --data "$DATA_B/clean" --out "$RUNS/more" --init "$RUNS/round-a.safetensors" \
+  --degrader none --iters "$ITERS_B" --batch "$BATCH" --frames "$FRAMES" --patch "$PATCH" --lr "$LR" --ema 0.99 \
+  --gan-weight "$GAN_WEIGHT" --percep-weight "$PERCEP_WEIGHT" --workers "$WORKERS" --threads "$THREADS_B" \
+  --device "$DEVICE" --seed 13 --save-every 100 --sample-every 100 --log-every 10
+"$VQDSR" export "$RUNS/more" -o "$RUNS/vqdsr-ft.safetensors" --name vqdsr-ft
 "$VQDSR" export "$ck" -o "$RUNS/ablation-basic-$ABL_ITERS.safetensors" --name "ablation-basic-$ABL_ITERS"
 "$VQDSR" export "$RUNS/vq" -o "$RUNS/ablation-vq-$ABL_ITERS.safetensors" --name "ablation-vq-$ABL_ITERS"
 
 [ -f "$EVAL_SET/benchmark.json" ] || python scripts/make_eval_set.py --out "$EVAL_SET"
 "$VQDSR" eval "$EVAL_SET" --out "$EVAL_OUT" --methods bicubic lanczos realesr-animevideov3 animesr-v1 animesr-v2 \
-  --checkpoint "$RUNS/vqdsr-ft.safetensors" "$RUNS/ablation-basic-$ABL_ITERS.safetensors" \
+  --checkpoint "$RUNS/vqdsr-ft.safetensors" "$RUNS/round-a.safetensors" "$RUNS/ablation-basic-$ABL_ITERS.safetensors" \
   "$RUNS/ablation-vq-$ABL_ITERS.safetensors"
 python scripts/check_wins.py "$EVAL_OUT/results.json" vqdsr-ft || true
