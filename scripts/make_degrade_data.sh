@@ -30,6 +30,23 @@ EX=${SYNFIG_EXAMPLES:-/usr/share/doc/synfig-examples/examples}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT/render" "$OUT/clean" "$OUT/lq"
 FF=(ffmpeg -hide_banner -loglevel error -y)
+CLIPART=/usr/share/openclipart/svg
+
+# render_clipart AWK_RULE COUNT PREFIX: the first COUNT openclipart SVGs that rsvg-convert can
+# render, of those picked by AWK_RULE over the sorted file list, as OUT/render/PREFIX_<n>.png
+render_clipart() {
+  local n=0 svg
+  while IFS= read -r svg; do
+    rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/$3_$n.png" 2>/dev/null || continue
+    n=$((n + 1)); [ $n -ge "$2" ] && break
+  done < <(find "$CLIPART" -name '*.svg' | sort | awk "$1")
+}
+# pan_clip IMAGE NAME: slow zoom-in pan over a still, 40 frames 960x540 -> OUT/clean/NAME.mkv
+pan_clip() {
+  "${FF[@]}" -i "$1" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
+zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
+    -frames:v 40 -c:v ffv1 "$OUT/clean/$2.mkv"
+}
 
 # ---- 1. clean renders -------------------------------------------------------------------
 if [ ! -f "$OUT/render/kid.done" ]; then
@@ -44,13 +61,8 @@ for s in pirates macwolfen backdrop; do
   synfig -q -T "$THREADS" -t png -w 1600 -h 900 -i "$EX/$s.sif" -o "$OUT/render/$s.png" 2>/dev/null
 done
 # optional public-domain clip art
-CLIPART=/usr/share/openclipart/svg
 if [ -d "$CLIPART" ] && [ ! -f "$OUT/render/clipart.done" ]; then
-  n=0
-  while IFS= read -r svg; do
-    rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/clip_$n.png" 2>/dev/null || continue
-    n=$((n + 1)); [ $n -ge 12 ] && break
-  done < <(find "$CLIPART" -name '*.svg' | sort | awk 'NR % 500 == 1')
+  render_clipart 'NR % 500 == 1' 12 clip
   touch "$OUT/render/clipart.done"
 fi
 
@@ -61,10 +73,7 @@ i=0
 for img in "$OUT"/render/pirates.png "$OUT"/render/macwolfen.png "$OUT"/render/backdrop.png "$OUT"/render/clip_*.png; do
   [ -f "$img" ] || continue
   name=$(basename "$img" .png)
-  # slow zoom-in pan: 40 frames, zoom 1.0 -> 1.4, drifting diagonally
-  "${FF[@]}" -i "$img" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
-zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
-    -frames:v 40 -c:v ffv1 "$OUT/clean/$name.mkv"
+  pan_clip "$img" "$name"  # slow zoom-in pan: 40 frames, zoom 1.0 -> 1.4, drifting diagonally
   i=$((i + 1))
 done
 
@@ -79,25 +88,17 @@ if [ "${MORE:-0}" = 1 ]; then
       echo "rendering $s.sif (1600x900 still)" >&2
       synfig -q -T "$THREADS" -t png -w 1600 -h 900 -i "$EX/$s.sif" -o "$OUT/render/more_$s.png" 2>/dev/null
     fi
-    "${FF[@]}" -i "$OUT/render/more_$s.png" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
-zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
-      -frames:v 40 -c:v ffv1 "$OUT/clean/more_$s.mkv"
+    pan_clip "$OUT/render/more_$s.png" "more_$s"
   done
   # MORE_CLIPART=1: and up to 24 more openclipart drawings, picked by a rule of their own (the
   # benchmark takes NR % 500 == 251, the base set NR % 500 == 1)
   if [ "${MORE_CLIPART:-0}" = 1 ] && [ -d "$CLIPART" ] && [ ! -f "$OUT/render/more_clipart.done" ]; then
-    n=0
-    while IFS= read -r svg; do
-      rsvg-convert -w 1280 -b white "$svg" -o "$OUT/render/more_clip_$n.png" 2>/dev/null || continue
-      n=$((n + 1)); [ $n -ge 24 ] && break
-    done < <(find "$CLIPART" -name '*.svg' | sort | awk 'NR % 250 == 126')
+    render_clipart 'NR % 250 == 126' 24 more_clip
     touch "$OUT/render/more_clipart.done"
   fi
   for img in "$OUT"/render/more_clip_*.png; do
     [ "${MORE_CLIPART:-0}" = 1 ] && [ -f "$img" ] || continue
-    "${FF[@]}" -i "$img" -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=1600:900,\
-zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x540:fps=$FPS" \
-      -frames:v 40 -c:v ffv1 "$OUT/clean/$(basename "$img" .png).mkv"
+    pan_clip "$img" "$(basename "$img" .png)"
   done
   for a in star:5s cells:2s; do
     s=${a%%:*}; len=${a#*:}
