@@ -1,19 +1,15 @@
 """scripts/card_figures.py: a model card's benchmark figures and its default-model rank come from results.json."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_script
+
 MET = {"ssimulacra2": True, "cvvdp": True, "flicker": False, "psnr_y": True}
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("card_figures", ROOT / "scripts" / "card_figures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("card_figures")
 
 
 def _results(ours_cvvdp_heavy: float) -> dict:

@@ -1,18 +1,14 @@
 """scripts/check_wins.py: the win/loss verdict behind the model card and the default-model decision."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_script
+
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("check_wins", ROOT / "scripts" / "check_wins.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("check_wins")
 
 
 def _results(ours_light: float) -> dict:

@@ -1,7 +1,6 @@
 """scripts/degrader_recon.py: the clean-frame reconstruction check quoted for every degrader."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -10,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_script
+
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("degrader_recon", ROOT / "scripts" / "degrader_recon.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("degrader_recon")
 
 
 def _clip(path: Path, colour: tuple[int, int, int]) -> None:
