@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 GOAL_METRICS = ("ssimulacra2", "cvvdp", "flicker")
@@ -77,11 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"card_figures: {e}", file=sys.stderr)
         return 2
-    fd, tmp = tempfile.mkstemp(dir=card_path.parent, prefix=card_path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, card_path)
+    from vsvqdsr.weights.loading import atomic_write_bytes
+
+    atomic_write_bytes(card_path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    os.chmod(card_path, 0o644)  # a card ships in the package: world-readable like the weights
     b = card["benchmark"]
     print(f"card_figures: {card_path}: goal cells won {b['goal_cells_won']}; "
           f"{'benchmark_rank 1 (default model)' if 'benchmark_rank' in card else 'no benchmark_rank (not the default)'}",
