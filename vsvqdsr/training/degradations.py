@@ -257,6 +257,12 @@ class Stage2Record:
     crf: list[float] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
     h264_ok: list[bool] = field(default_factory=list)
+    clean: list[bool] = field(default_factory=list)  # no blur, no noise (clean_prob)
+    antialias: list[bool] = field(default_factory=list)  # antialiased bilinear/bicubic (antialias_prob)
+
+
+_IDENTITY_KERNEL = np.zeros((KERNEL_SIZE, KERNEL_SIZE), np.float32)
+_IDENTITY_KERNEL[KERNEL_SIZE // 2, KERNEL_SIZE // 2] = 1.0
 
 
 def _blur_batch(x: Tensor, kernels: Tensor) -> Tensor:
@@ -272,7 +278,8 @@ def _blur_batch(x: Tensor, kernels: Tensor) -> Tensor:
 
 def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | None, scale: int = 4,
                    topk_mode: str = "released", h264: bool = True, workers: int = 0,
-                   vq_chunk: int = 64) -> tuple[Tensor, Stage2Record]:
+                   vq_chunk: int = 64, clean_prob: float = 0.0,
+                   antialias_prob: float = 0.0) -> tuple[Tensor, Stage2Record]:
     """Stage-2 LR clips from HR clips, batched on ``hr``'s device (spec 3.2).
 
     Args:
@@ -284,6 +291,12 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         h264: run the H.264 round trip (step 6).
         workers: parallel ffmpeg round trips (0 = one per clip, at most the CPU count).
         vq_chunk: frames per VQ model call (bounds memory).
+        clean_prob: probability per clip of a clean source: no blur and no noise (steps 1 and 2
+            skipped); resize, VQ and H.264 as usual. 0 is the paper (every clip blurred and noised).
+        antialias_prob: probability per clip that a bilinear/bicubic downscale is antialiased (the
+            kernel widened by the scale, as ffmpeg's swscale and the VapourSynth/AviSynth resizers
+            do); ``area`` is unaffected. 0 is the paper (no antialias).
+            Neither option draws from ``rng`` when it is 0, so the paper's draws stay as they were.
 
     Returns:
         ``(lr, record)``: lr ``B,T,3,H/scale,W/scale`` in [0, 1] on ``hr``'s device.
@@ -293,15 +306,20 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
     b, t, c, h, w = hr.shape
     if h % (2 * scale) or w % (2 * scale):
         raise ValueError(f"stage2_degrade: HR size {w}x{h} must be a multiple of {2 * scale}")
+    for name, prob in (("clean_prob", clean_prob), ("antialias_prob", antialias_prob)):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"stage2_degrade: {name} must be in [0, 1], got {prob}")
     rec = Stage2Record()
     dev = hr.device
     with torch.no_grad():
-        # 1. blur, one kernel per clip
+        rec.clean = (rng.random(b) < clean_prob).tolist() if clean_prob > 0 else [False] * b
+        # 1. blur, one kernel per clip (a clean clip keeps its drawn kernel in the record, unused)
         rec.blur = [sample_blur(rng) for _ in range(b)]
-        kernels = torch.from_numpy(np.stack([gaussian_kernel(p) for p in rec.blur])).float().to(dev)
-        x = _blur_batch(hr.float(), kernels)
+        kernels = np.stack([_IDENTITY_KERNEL if cl else gaussian_kernel(p) for p, cl in zip(rec.blur, rec.clean)])
+        x = _blur_batch(hr.float(), torch.from_numpy(kernels).float().to(dev))
         # 2. noise, per frame
         rec.noise_sigma = rng.uniform(*NOISE_SIGMA_RANGE, size=(b, t))
+        rec.noise_sigma[np.asarray(rec.clean, dtype=bool)] = 0.0
         rec.noise_gray = rng.random((b, t)) < 0.5
         # the noise fields are drawn on the device from a generator seeded by ``rng`` (fast on GPUs;
         # reproducible for a given seed and device type)
@@ -312,13 +330,15 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         is_gray = torch.from_numpy(rec.noise_gray).to(dev)[:, :, None, None, None]
         sigma = torch.from_numpy(rec.noise_sigma / 255.0).float().to(dev)[:, :, None, None, None]
         x = (x + torch.where(is_gray, gray.expand_as(color), color) * sigma).clamp_(0, 1)
-        # 3. resize, one mode per clip, no antialias
+        # 3. resize, one mode per clip, no antialias (unless antialias_prob draws it)
         rec.resize = [RESIZE_MODES_TORCH[int(rng.integers(0, 3))] for _ in range(b)]
+        aa = (rng.random(b) < antialias_prob).tolist() if antialias_prob > 0 else [False] * b
+        rec.antialias = [a and m != "area" for a, m in zip(aa, rec.resize)]
         lr = x.new_empty(b, t, c, h // scale, w // scale)
-        for mode in set(rec.resize):
-            idx = [i for i, m in enumerate(rec.resize) if m == mode]
+        for mode, anti in set(zip(rec.resize, rec.antialias)):
+            idx = [i for i, key in enumerate(zip(rec.resize, rec.antialias)) if key == (mode, anti)]
             sel = x[idx].reshape(len(idx) * t, c, h, w)
-            kw = {} if mode == "area" else {"align_corners": False}
+            kw = {} if mode == "area" else {"align_corners": False, "antialias": anti}
             lr[idx] = F.interpolate(sel, size=(h // scale, w // scale), mode=mode, **kw).reshape(
                 len(idx), t, c, h // scale, w // scale)
         # 4. VQ degradation with one (k1, k2, k3) per clip

@@ -79,6 +79,8 @@ class TrainConfig:
     percep_weight: float = 1.0
     gan_weight: float = 1.0
     usm_gt: bool = False  # stage 2: L1 against the USM-sharpened GT (stage 1 always uses it)
+    clean_prob: float = 0.0  # stage 2: share of clips with no blur and no noise (paper: 0)
+    antialias_prob: float = 0.0  # stage 2: share of clips with an antialiased downscale (paper: 0)
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -101,6 +103,9 @@ class TrainConfig:
             raise ValueError("no training data given")
         if self.percep_weight < 0 or self.gan_weight < 0:
             raise ValueError("percep_weight and gan_weight must be >= 0")
+        if not (0 <= self.clean_prob <= 1 and 0 <= self.antialias_prob <= 1):
+            raise ValueError(f"clean_prob and antialias_prob must be in [0, 1], got {self.clean_prob}, "
+                             f"{self.antialias_prob}")
 
 
 # ----------------------------------------------------------------------------------------- weights
@@ -364,7 +369,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             gt = batch.to(dev, non_blocking=True)
             rng = np.random.default_rng((cfg.seed, rank, it, 2))
-            lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264)
+            lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264,
+                                   clean_prob=cfg.clean_prob, antialias_prob=cfg.antialias_prob)
         losses: dict[str, Tensor] = {}
         net_g.train()
         sr = g_train(lr)
