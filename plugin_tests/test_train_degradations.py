@@ -193,6 +193,31 @@ def test_stage2_clean_and_antialias_options():
     with pytest.raises(ValueError, match="clean_prob"):
         D.stage2_degrade(hr, np.random.default_rng(0), None, h264=False, clean_prob=1.5)
 
+
+class _ShiftAndSpeckle:
+    """A stand-in degrader: a flat colour shift (what a weak codebook does) plus fine speckle."""
+
+    def degrade(self, lr, k_top, k_mid, k_bottom):
+        speckle = torch.zeros_like(lr)
+        speckle[..., ::2, ::2] = 0.1
+        return (lr * 0.6 + 0.2 + speckle).clamp(0, 1)
+
+
+def test_stage2_vq_colour_sigma_keeps_colour_not_detail():
+    hr = torch.full((2, 2, 3, 64, 64), 0.5)
+    hr[:, :, 0] = 0.9  # saturated red-ish field
+    kw = {"h264": False, "clean_prob": 1.0}
+    raw, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(), **kw)
+    kept, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(), vq_colour_sigma=1.5, **kw)
+    lr = D.stage2_degrade(hr, np.random.default_rng(1), None, **kw)[0]
+    mean = lambda x: x.mean(dim=(-1, -2))  # noqa: E731
+    assert float((mean(raw) - mean(lr)).abs().max()) > 0.1  # the raw VQ output shifted the colour
+    assert float((mean(kept) - mean(lr)).abs().max()) < 0.01  # kept: the input's colour
+    speck = lambda x: float((x[..., ::2, ::2] - x[..., 1::2, 1::2]).mean())  # noqa: E731
+    assert speck(kept) > 0.05  # the degrader's fine-scale artefact survives
+    with pytest.raises(ValueError, match="vq_colour_sigma"):
+        D.stage2_degrade(hr, np.random.default_rng(1), None, vq_colour_sigma=-1.0, **kw)
+
 def test_usm_matches_opencv_reference():
     rng = np.random.default_rng(0)
     img = np.zeros((64, 80, 3), np.float32)

@@ -19,7 +19,8 @@ def _train(args: argparse.Namespace) -> int:
         iters=args.iters, batch=args.batch, frames=args.frames, patch=args.patch, lr=args.lr, lr_d=args.lr_d,
         ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
         h264=not args.no_h264, percep_weight=args.percep_weight, gan_weight=args.gan_weight, usm_gt=args.usm_gt,
-        clean_prob=args.clean_prob, antialias_prob=args.antialias_prob, workers=args.workers, seed=args.seed, save_every=args.save_every,
+        clean_prob=args.clean_prob, antialias_prob=args.antialias_prob,
+        vq_colour_sigma=args.vq_colour_sigma, workers=args.workers, seed=args.seed, save_every=args.save_every,
         sample_every=args.sample_every, log_every=args.log_every, device=args.device, threads=args.threads)
     if args.stage == 2 and not args.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
@@ -84,6 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--antialias-prob", type=float, default=0.0, metavar="P",
                    help="stage 2: share of clips (0-1) whose bilinear/bicubic x1/4 downscale is antialiased, "
                         "as ffmpeg's and VapourSynth's scalers are (paper 0: no antialias)")
+    p.add_argument("--vq-colour-sigma", type=float, default=0.0, metavar="S",
+                   help="stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
+                        "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ output)")
     p.add_argument("--workers", type=int, default=-1,
                    help="DataLoader worker processes (0 = in-process; default: half the cores, 1 to 4)")
     p.add_argument("--seed", type=int, default=0)

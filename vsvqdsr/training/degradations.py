@@ -278,8 +278,8 @@ def _blur_batch(x: Tensor, kernels: Tensor) -> Tensor:
 
 def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | None, scale: int = 4,
                    topk_mode: str = "released", h264: bool = True, workers: int = 0,
-                   vq_chunk: int = 64, clean_prob: float = 0.0,
-                   antialias_prob: float = 0.0) -> tuple[Tensor, Stage2Record]:
+                   vq_chunk: int = 64, clean_prob: float = 0.0, antialias_prob: float = 0.0,
+                   vq_colour_sigma: float = 0.0) -> tuple[Tensor, Stage2Record]:
     """Stage-2 LR clips from HR clips, batched on ``hr``'s device (spec 3.2).
 
     Args:
@@ -297,6 +297,10 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
             kernel widened by the scale, as ffmpeg's swscale and the VapourSynth/AviSynth resizers
             do); ``area`` is unaffected. 0 is the paper (no antialias).
             Neither option draws from ``rng`` when it is 0, so the paper's draws stay as they were.
+        vq_colour_sigma: if > 0, the VQ step keeps its input's content below a Gaussian of this
+            sigma (LR pixels): ``out = vq + blur(in - vq)``, so the degrader adds its detail-scale
+            artefacts but cannot shift colour or brightness over larger areas (a guard for a weak
+            degrader whose codebook loses saturated colour). 0 is the paper (the raw VQ output).
 
     Returns:
         ``(lr, record)``: lr ``B,T,3,H/scale,W/scale`` in [0, 1] on ``hr``'s device.
@@ -306,6 +310,8 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
     b, t, c, h, w = hr.shape
     if h % (2 * scale) or w % (2 * scale):
         raise ValueError(f"stage2_degrade: HR size {w}x{h} must be a multiple of {2 * scale}")
+    if vq_colour_sigma < 0:
+        raise ValueError(f"stage2_degrade: vq_colour_sigma must be >= 0, got {vq_colour_sigma}")
     for name, prob in (("clean_prob", clean_prob), ("antialias_prob", antialias_prob)):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"stage2_degrade: {name} must be in [0, 1], got {prob}")
@@ -350,7 +356,11 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
             outs = []
             for s in range(0, b * t, vq_chunk):
                 e = min(s + vq_chunk, b * t)
-                outs.append(degrader.degrade(flat[s:e], ks["top"][s:e], ks["mid"][s:e], ks["bottom"][s:e]))
+                out = degrader.degrade(flat[s:e], ks["top"][s:e], ks["mid"][s:e], ks["bottom"][s:e])
+                if vq_colour_sigma > 0:
+                    g = torch.from_numpy(_usm_kernel(2 * math.ceil(3 * vq_colour_sigma), vq_colour_sigma))
+                    out = out + _sep_blur(flat[s:e] - out, g.to(out.dtype).to(out.device))
+                outs.append(out)
             lr = torch.cat(outs).reshape(b, t, c, h // scale, w // scale)
         # 5. clamp, truncating uint8 cast
         lr = lr.clamp(0, 1)

@@ -81,6 +81,7 @@ class TrainConfig:
     usm_gt: bool = False  # stage 2: L1 against the USM-sharpened GT (stage 1 always uses it)
     clean_prob: float = 0.0  # stage 2: share of clips with no blur and no noise (paper: 0)
     antialias_prob: float = 0.0  # stage 2: share of clips with an antialiased downscale (paper: 0)
+    vq_colour_sigma: float = 0.0  # stage 2: VQ output keeps its input below this blur, LR px (paper: 0)
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -106,6 +107,8 @@ class TrainConfig:
         if not (0 <= self.clean_prob <= 1 and 0 <= self.antialias_prob <= 1):
             raise ValueError(f"clean_prob and antialias_prob must be in [0, 1], got {self.clean_prob}, "
                              f"{self.antialias_prob}")
+        if self.vq_colour_sigma < 0:
+            raise ValueError(f"vq_colour_sigma must be >= 0, got {self.vq_colour_sigma}")
 
 
 # ----------------------------------------------------------------------------------------- weights
@@ -370,7 +373,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             gt = batch.to(dev, non_blocking=True)
             rng = np.random.default_rng((cfg.seed, rank, it, 2))
             lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264,
-                                   clean_prob=cfg.clean_prob, antialias_prob=cfg.antialias_prob)
+                                   clean_prob=cfg.clean_prob, antialias_prob=cfg.antialias_prob,
+                                   vq_colour_sigma=cfg.vq_colour_sigma)
         losses: dict[str, Tensor] = {}
         net_g.train()
         sr = g_train(lr)
