@@ -28,6 +28,19 @@ def test_lsgan():
     assert float(L.lsgan_loss(preds, False)) == pytest.approx(0.5)
 
 
+
+def test_gradient_l1_charges_soft_edges_not_offsets():
+    gt = torch.zeros(1, 2, 3, 16, 16)
+    gt[..., 8:] = 1.0  # a hard vertical edge
+    soft = gt.clone()
+    soft[..., 7], soft[..., 8] = 0.25, 0.75  # the same edge, softened
+    assert float(L.gradient_l1_loss(gt, gt)) == 0.0
+    assert float(L.gradient_l1_loss(gt + 0.1, gt)) < 1e-7  # a flat offset has the same slopes
+    # per unit of pixel L1, the softened edge costs more slope error than a flat offset of equal L1
+    assert float(L.gradient_l1_loss(soft, gt)) / float(L.l1_loss(soft, gt)) > 0.5
+    # and the loss is symmetric in x and y
+    assert torch.isclose(L.gradient_l1_loss(soft, gt), L.gradient_l1_loss(soft.transpose(-1, -2), gt.transpose(-1, -2)))
+
 def test_vgg19_taps_and_weights_search(tmp_path, monkeypatch):
     net = L.VGG19Perceptual(pretrained=False)
     layers = list(net.features)
