@@ -218,6 +218,29 @@ def test_stage2_vq_colour_sigma_keeps_colour_not_detail():
     with pytest.raises(ValueError, match="vq_colour_sigma"):
         D.stage2_degrade(hr, np.random.default_rng(1), None, vq_colour_sigma=-1.0, **kw)
 
+
+def test_zoom_clips_upscales_a_window_per_clip():
+    import torch.nn.functional as F
+
+    hr = torch.rand(4, 3, 3, 32, 32)
+    same, z0 = D.zoom_clips(hr, np.random.default_rng(0), 0.0)
+    assert same is hr and z0 == [1.0] * 4
+    out, zooms = D.zoom_clips(hr, np.random.default_rng(0), 1.0, 1.6)
+    assert out.shape == hr.shape and all(1.0 <= z <= 1.6 for z in zooms)
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    for i, z in enumerate(zooms):
+        # every frame of a clip shares the window: the zoomed frames match an upscale of one window
+        side = round(32 / z)
+        best = min(float((F.interpolate(hr[i, :, :, y:y + side, x:x + side], size=(32, 32), mode="bicubic",
+                                        align_corners=False).clamp(0, 1) - out[i]).abs().max())
+                   for y in range(33 - side) for x in range(33 - side))
+        assert best < 1e-6, (i, z)
+    # an upscaled window is smoother than the noise it came from
+    assert float(out[:, :, :, :, 1:].sub(out[:, :, :, :, :-1]).abs().mean()) < float(
+        hr[:, :, :, :, 1:].sub(hr[:, :, :, :, :-1]).abs().mean())
+    with pytest.raises(ValueError, match="max_zoom"):
+        D.zoom_clips(hr, np.random.default_rng(0), 0.5, 0.9)
+
 def test_usm_matches_opencv_reference():
     rng = np.random.default_rng(0)
     img = np.zeros((64, 80, 3), np.float32)

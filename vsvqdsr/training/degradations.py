@@ -44,7 +44,7 @@ from .h264 import H264Error, h264_roundtrip
 __all__ = [
     "KERNEL_SIZE", "BlurParams", "ClipParams", "sample_blur", "gaussian_kernel", "sample_clip_params",
     "basic_ops", "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
-    "Stage2Record", "stage2_degrade", "usm_sharp", "truncate_uint8",
+    "Stage2Record", "stage2_degrade", "usm_sharp", "truncate_uint8", "zoom_clips",
 ]
 
 KERNEL_SIZE = 21
@@ -388,6 +388,39 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
         rec.h264_ok = [r[3] for r in results]
         out = torch.from_numpy(np.stack([r[0] for r in results])).to(dev).permute(0, 1, 4, 2, 3)
     return out.contiguous(), rec
+
+
+def zoom_clips(hr: Tensor, rng: np.random.Generator, prob: float, max_zoom: float = 1.5) -> tuple[Tensor, list[float]]:
+    """A camera zoom past the artwork's resolution, per clip: with probability ``prob`` a window of
+    ``1 / z`` of the crop (``z ~ U(1, max_zoom)``, random position, the same for every frame) is
+    upscaled back to the crop size (bicubic, clamped to [0, 1]). The result is the clip's new GT, so
+    the network also learns soft GT edges (digitally zoomed backgrounds, feathered art), not only the
+    crisp ones of renders at or above their native size. Not in the paper (stage 2 extra).
+
+    Args:
+        hr: ``B,T,C,H,W`` in [0, 1]. prob: share of zoomed clips in [0, 1]. max_zoom: >= 1.
+
+    Returns:
+        ``(clips, zooms)``: the clips (``hr`` itself when nothing was zoomed) and each clip's ``z``
+        (1.0 = untouched). Nothing is drawn from ``rng`` when ``prob`` is 0.
+    """
+    if not 0.0 <= prob <= 1.0 or max_zoom < 1.0:
+        raise ValueError(f"zoom_clips: prob must be in [0, 1] and max_zoom >= 1, got {prob}, {max_zoom}")
+    b, t, c, h, w = hr.shape
+    if prob == 0:
+        return hr, [1.0] * b
+    zooms = [float(rng.uniform(1.0, max_zoom)) if rng.random() < prob else 1.0 for _ in range(b)]
+    if all(z == 1.0 for z in zooms):
+        return hr, zooms
+    out = hr.clone()
+    for i, z in enumerate(zooms):
+        if z == 1.0:
+            continue
+        ch, cw = max(2, round(h / z)), max(2, round(w / z))
+        top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        win = hr[i, :, :, top:top + ch, left:left + cw].float()
+        out[i] = F.interpolate(win, size=(h, w), mode="bicubic", align_corners=False).clamp_(0, 1).to(hr.dtype)
+    return out, zooms
 
 
 # --------------------------------------------------------------------------------------- USM

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, load_state_dict
-from .degradations import stage2_degrade, usm_sharp
+from .degradations import stage2_degrade, usm_sharp, zoom_clips
 from .losses import build_perceptual, gradient_l1_loss, l1_loss, lsgan_loss
 
 __all__ = ["TrainConfig", "train", "init_generator_weights", "drop_feedback_channels", "load_run_checkpoint",
@@ -83,6 +83,8 @@ class TrainConfig:
     antialias_prob: float = 0.0  # stage 2: share of clips with an antialiased downscale (paper: 0)
     vq_colour_sigma: float = 0.0  # stage 2: VQ output keeps its input below this blur, LR px (paper: 0)
     grad_weight: float = 0.0  # stage 2: weight of the L1 on pixel differences (paper: 0)
+    zoom_prob: float = 0.0  # stage 2: share of clips whose GT is a zoom past the art's resolution (paper: 0)
+    zoom_max: float = 1.5  # stage 2: largest such zoom
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -108,6 +110,8 @@ class TrainConfig:
         if not (0 <= self.clean_prob <= 1 and 0 <= self.antialias_prob <= 1):
             raise ValueError(f"clean_prob and antialias_prob must be in [0, 1], got {self.clean_prob}, "
                              f"{self.antialias_prob}")
+        if not 0 <= self.zoom_prob <= 1 or self.zoom_max < 1:
+            raise ValueError(f"zoom_prob must be in [0, 1] and zoom_max >= 1, got {self.zoom_prob}, {self.zoom_max}")
         if self.vq_colour_sigma < 0:
             raise ValueError(f"vq_colour_sigma must be >= 0, got {self.vq_colour_sigma}")
 
@@ -373,6 +377,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             gt = batch.to(dev, non_blocking=True)
             rng = np.random.default_rng((cfg.seed, rank, it, 2))
+            if cfg.zoom_prob > 0:  # its own stream: the paper's draws stay as they were
+                gt, _ = zoom_clips(gt, np.random.default_rng((cfg.seed, rank, it, 3)), cfg.zoom_prob, cfg.zoom_max)
             lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264,
                                    clean_prob=cfg.clean_prob, antialias_prob=cfg.antialias_prob,
                                    vq_colour_sigma=cfg.vq_colour_sigma)
