@@ -41,6 +41,21 @@ def test_gradient_l1_charges_soft_edges_not_offsets():
     # and the loss is symmetric in x and y
     assert torch.isclose(L.gradient_l1_loss(soft, gt), L.gradient_l1_loss(soft.transpose(-1, -2), gt.transpose(-1, -2)))
 
+
+def test_halo_loss_charges_ringing_not_softness():
+    gt = torch.full((1, 1, 3, 8, 16), 0.2)
+    gt[..., 8:] = 0.8  # a hard edge from 0.2 to 0.8
+    soft = gt.clone()
+    soft[..., 7], soft[..., 8] = 0.4, 0.6  # softened: still inside the local range
+    ring = gt.clone()
+    ring[..., 7], ring[..., 8] = 0.1, 0.9  # dark and bright rims beyond both sides
+    assert float(L.halo_loss(gt, gt)) == 0.0
+    assert float(L.halo_loss(soft, gt)) == 0.0
+    assert float(L.halo_loss(ring, gt)) == pytest.approx(2 * 0.1 / 16, rel=1e-5)  # two columns of 0.1 each
+    far = gt.clone()
+    far[..., 0] = 0.5  # a bump 8 px from the edge leaves the flat area's range too
+    assert float(L.halo_loss(far, gt)) > 0
+
 def test_vgg19_taps_and_weights_search(tmp_path, monkeypatch):
     net = L.VGG19Perceptual(pretrained=False)
     layers = list(net.features)

@@ -20,7 +20,7 @@ def _train(args: argparse.Namespace) -> int:
         ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
         h264=not args.no_h264, percep_weight=args.percep_weight, gan_weight=args.gan_weight, usm_gt=args.usm_gt,
         clean_prob=args.clean_prob, antialias_prob=args.antialias_prob,
-        vq_colour_sigma=args.vq_colour_sigma, grad_weight=args.grad_weight,
+        vq_colour_sigma=args.vq_colour_sigma, grad_weight=args.grad_weight, halo_weight=args.halo_weight,
         zoom_prob=args.zoom_prob, zoom_max=args.zoom_max, workers=args.workers, seed=args.seed, save_every=args.save_every,
         sample_every=args.sample_every, log_every=args.log_every, device=args.device, threads=args.threads)
     if args.stage == 2 and not args.degrader:
@@ -80,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grad-weight", type=float, default=0.0, metavar="W",
                    help="stage 2: weight of an L1 on horizontal/vertical pixel differences against the GT, which "
                         "charges softened edges (paper 0: not used)")
+    p.add_argument("--halo-weight", type=float, default=0.0, metavar="W",
+                   help="stage 2: weight of the overshoot/undershoot beyond the GT's 5x5 local range (ringing, the "
+                        "bright/dark rims of a USM-trained prior) (paper 0: not used)")
     p.add_argument("--zoom-prob", type=float, default=0.0, metavar="P",
                    help="stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution (a window "
                         "upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)")

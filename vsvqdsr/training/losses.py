@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["l1_loss", "gradient_l1_loss", "VGG19Perceptual", "SRVGGPerceptual", "find_vgg19_weights", "build_perceptual",
+__all__ = ["l1_loss", "gradient_l1_loss", "halo_loss", "VGG19Perceptual", "SRVGGPerceptual", "find_vgg19_weights", "build_perceptual",
            "lsgan_loss", "VGG_LAYER_WEIGHTS"]
 
 #: torchvision ``features`` indices of the pre-ReLU outputs conv1_2, conv2_2, conv3_4, conv4_4, conv5_4.
@@ -42,6 +42,20 @@ def gradient_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     dx = F.l1_loss(pred[..., :, 1:] - pred[..., :, :-1], target[..., :, 1:] - target[..., :, :-1])
     dy = F.l1_loss(pred[..., 1:, :] - pred[..., :-1, :], target[..., 1:, :] - target[..., :-1, :])
     return 0.5 * (dx + dy)
+
+
+def halo_loss(pred: Tensor, target: Tensor, window: int = 5) -> Tensor:
+    """Mean of how far ``pred`` leaves the range of ``target`` in a ``window`` x ``window``
+    neighbourhood (``...,C,H,W``, any leading dims): overshoot above the local maximum plus
+    undershoot below the local minimum. A restored edge may be soft or misplaced, but values beyond
+    both sides of it are ringing: the bright and dark rims a USM-trained prior draws (not in the paper).
+    """
+    shape = target.shape
+    t = target.reshape(-1, *shape[-3:])
+    p = pred.reshape(-1, *shape[-3:])
+    hi = F.max_pool2d(t, window, 1, window // 2)
+    lo = -F.max_pool2d(-t, window, 1, window // 2)
+    return (F.relu(p - hi) + F.relu(lo - p)).mean()
 
 
 def vgg_features(cfg) -> nn.Sequential:

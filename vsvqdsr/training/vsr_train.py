@@ -47,7 +47,7 @@ from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, load_state_dict
 from .degradations import stage2_degrade, usm_sharp, zoom_clips
-from .losses import build_perceptual, gradient_l1_loss, l1_loss, lsgan_loss
+from .losses import build_perceptual, gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
 
 __all__ = ["TrainConfig", "train", "init_generator_weights", "drop_feedback_channels", "load_run_checkpoint",
            "export_run", "STAGE_LR"]
@@ -83,6 +83,7 @@ class TrainConfig:
     antialias_prob: float = 0.0  # stage 2: share of clips with an antialiased downscale (paper: 0)
     vq_colour_sigma: float = 0.0  # stage 2: VQ output keeps its input below this blur, LR px (paper: 0)
     grad_weight: float = 0.0  # stage 2: weight of the L1 on pixel differences (paper: 0)
+    halo_weight: float = 0.0  # stage 2: weight of the over/undershoot of the local GT range (paper: 0)
     zoom_prob: float = 0.0  # stage 2: share of clips whose GT is a zoom past the art's resolution (paper: 0)
     zoom_max: float = 1.5  # stage 2: largest such zoom
     workers: int = -1
@@ -105,8 +106,8 @@ class TrainConfig:
             raise ValueError("frames, batch and iters must be >= 1")
         if not self.data:
             raise ValueError("no training data given")
-        if self.percep_weight < 0 or self.gan_weight < 0 or self.grad_weight < 0:
-            raise ValueError("percep_weight, gan_weight and grad_weight must be >= 0")
+        if min(self.percep_weight, self.gan_weight, self.grad_weight, self.halo_weight) < 0:
+            raise ValueError("percep_weight, gan_weight, grad_weight and halo_weight must be >= 0")
         if not (0 <= self.clean_prob <= 1 and 0 <= self.antialias_prob <= 1):
             raise ValueError(f"clean_prob and antialias_prob must be in [0, 1], got {self.clean_prob}, "
                              f"{self.antialias_prob}")
@@ -397,6 +398,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             if cfg.grad_weight > 0:
                 losses["grad"] = gradient_l1_loss(sr, gt)
                 loss_g = loss_g + cfg.grad_weight * losses["grad"]
+            if cfg.halo_weight > 0:
+                losses["halo"] = halo_loss(sr, gt)
+                loss_g = loss_g + cfg.halo_weight * losses["halo"]
             if percep is not None:
                 losses["percep"] = percep(sr_f, gt_f)
                 loss_g = loss_g + cfg.percep_weight * losses["percep"]
