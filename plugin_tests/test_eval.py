@@ -219,3 +219,29 @@ def test_training_refuses_benchmark(tiny_set, tmp_path):
     data = write_clip_folders(tmp_path / "train", clips=1, num_frames=3, size=32)
     assert len(find_sources([data])) == 1
     assert len(list_frames([data], tmp_path / "cache")) == 1
+
+
+def test_sharpness_probe_scores_blurred_outputs(tiny_set, tmp_path, capsys):
+    """scripts/sharpness_probe.py re-scores a method's cached frames: sigma 0 equals the run's own
+    ColorVideoVDP, and blurring an already soft upscale (bicubic) costs score."""
+    from conftest import load_script
+
+    out = tmp_path / "out"
+    assert _run_cli([str(tiny_set), "--out", str(out), "--threads", "1", "--quiet", "--metrics", "cvvdp",
+                     "--methods", "bicubic", "nearest"]) == 0
+    capsys.readouterr()
+    res = json.loads((out / "results.json").read_text())
+    probe = load_script("sharpness_probe")
+    assert probe.main([str(out), "bicubic", "--sigmas", "1.5", "--severities", "light",
+                       "--json", str(tmp_path / "p.json")]) == 0
+    text = capsys.readouterr().out
+    assert "| light/c0 |" in text and "**light mean**" in text and "heavy/" not in text
+    rows = json.loads((tmp_path / "p.json").read_text())
+    assert [r["clip"] for r in rows] == ["c0", "c1"]
+    for r in rows:
+        assert r["scores"]["0.0"] == pytest.approx(res["per_clip"]["bicubic"]["light"][r["clip"]]["cvvdp"], abs=1e-4)
+        assert r["scores"]["1.5"] < r["scores"]["0.0"]
+    with pytest.raises(SystemExit, match="no method 'nope'"):
+        probe.main([str(out), "nope"])
+    with pytest.raises(SystemExit, match="unknown severities"):
+        probe.main([str(out), "bicubic", "--severities", "medium"])
