@@ -21,7 +21,8 @@
 # Usage: scripts/make_degrade_data.sh [OUT=data/degrade] [FPS=8]
 #        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses);
 #        MORE=1 adds 7 more synfig-examples sources as clean clips (OUT/clean/more_*.mkv), and
-#        MORE_CLIPART=1 with it up to 24 more openclipart drawings (OUT/clean/more_clip_*.mkv).
+#        MORE_CLIPART=1 with it up to 24 more openclipart drawings (OUT/clean/more_clip_*.mkv);
+#        SOFT=1 adds 3 soft-shaded synfig-examples stills with no ink lines (OUT/clean/soft_*.mkv).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -110,6 +111,21 @@ if [ "${MORE:-0}" = 1 ]; then
     fi
     "${FF[@]}" -framerate "$FPS" -pattern_type glob -i "$OUT/render/more_$s.*.png" \
       -vf "format=rgba,premultiply=inplace=1,format=rgb24,scale=960:540" -c:v ffv1 "$OUT/clean/more_$s.mkv"
+  done
+fi
+
+# optional (SOFT=1): soft-shaded synfig-examples artwork with no ink lines, as the same slow pans --
+# airbrushed gradient shapes (gradient), a lens-flare glow (sparkle), shaded toruses over a checker
+# (z_depth_test). (warpcube was left out: over 3 min for one still here.) Cel-style sets are nearly all
+# outlined, which teaches a network to draw a dark rim along every edge; these show edges without one.
+if [ "${SOFT:-0}" = 1 ]; then
+  for s in gradient sparkle z_depth_test; do
+    case "$s" in eye|eyes|headmo) echo "refusing benchmark source $s.sif" >&2; exit 2;; esac
+    if [ ! -f "$OUT/render/soft_$s.png" ]; then
+      echo "rendering $s.sif (1600x900 still, time 0)" >&2
+      synfig -q -T "$THREADS" -t png -w 1600 -h 900 --time 0 -i "$EX/$s.sif" -o "$OUT/render/soft_$s.png" 2>/dev/null
+    fi
+    pan_clip "$OUT/render/soft_$s.png" "soft_$s"
   done
 fi
 
