@@ -8,6 +8,26 @@ import sys
 from .main import CLIError
 
 
+#: Stage-2 extras, not in the paper (docs/training.md section 4): ``(TrainConfig field = option dest,
+#: metavar, default, help)``; the defaults are the paper's (off).
+STAGE2_EXTRAS: tuple[tuple[str, str, float, str], ...] = (
+    ("clean_prob", "P", 0.0, "stage 2: share of clips (0-1) that skip blur and noise, as clean sources do "
+                             "(paper 0: every clip is blurred and noised)"),
+    ("antialias_prob", "P", 0.0, "stage 2: share of clips (0-1) whose bilinear/bicubic x1/4 downscale is antialiased, "
+                                 "as ffmpeg's and VapourSynth's scalers are (paper 0: no antialias)"),
+    ("grad_weight", "W", 0.0, "stage 2: weight of an L1 on horizontal/vertical pixel differences against the GT, "
+                              "which charges softened edges (paper 0)"),
+    ("halo_weight", "W", 0.0, "stage 2: weight of the overshoot/undershoot beyond the GT's 5x5 local range "
+                              "(ringing: the bright/dark rims of a USM-trained prior) (paper 0)"),
+    ("zoom_prob", "P", 0.0, "stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution "
+                            "(a window upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)"),
+    ("zoom_max", "Z", 1.5, "stage 2: largest zoom of --zoom-prob"),
+    ("vq_colour_sigma", "S", 0.0, "stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
+                                  "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ "
+                                  "output)"),
+)
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..training.vsr_train import TrainConfig, train
     from ..weights.loading import WeightsError
@@ -19,10 +39,9 @@ def _train(args: argparse.Namespace) -> int:
         iters=args.iters, batch=args.batch, frames=args.frames, patch=args.patch, lr=args.lr, lr_d=args.lr_d,
         ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
         h264=not args.no_h264, percep_weight=args.percep_weight, gan_weight=args.gan_weight, usm_gt=args.usm_gt,
-        clean_prob=args.clean_prob, antialias_prob=args.antialias_prob,
-        vq_colour_sigma=args.vq_colour_sigma, grad_weight=args.grad_weight, halo_weight=args.halo_weight,
-        zoom_prob=args.zoom_prob, zoom_max=args.zoom_max, workers=args.workers, seed=args.seed, save_every=args.save_every,
-        sample_every=args.sample_every, log_every=args.log_every, device=args.device, threads=args.threads)
+        workers=args.workers, seed=args.seed, save_every=args.save_every, sample_every=args.sample_every,
+        log_every=args.log_every, device=args.device, threads=args.threads,
+        **{dest: getattr(args, dest) for dest, *_ in STAGE2_EXTRAS})
     if args.stage == 2 and not args.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
     try:
@@ -77,28 +96,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--percep-weight", type=float, default=1.0, help="stage 2: perceptual loss weight (paper 1; 0 = off)")
     p.add_argument("--gan-weight", type=float, default=1.0,
                    help="stage 2: adversarial loss weight (paper 1; 0 = no discriminator: a fidelity fine-tune)")
-    p.add_argument("--grad-weight", type=float, default=0.0, metavar="W",
-                   help="stage 2: weight of an L1 on horizontal/vertical pixel differences against the GT, which "
-                        "charges softened edges (paper 0: not used)")
-    p.add_argument("--halo-weight", type=float, default=0.0, metavar="W",
-                   help="stage 2: weight of the overshoot/undershoot beyond the GT's 5x5 local range (ringing, the "
-                        "bright/dark rims of a USM-trained prior) (paper 0: not used)")
-    p.add_argument("--zoom-prob", type=float, default=0.0, metavar="P",
-                   help="stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution (a window "
-                        "upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)")
-    p.add_argument("--zoom-max", type=float, default=1.5, metavar="Z", help="stage 2: largest zoom of --zoom-prob")
     p.add_argument("--usm-gt", action="store_true",
                    help="stage 2: L1 against the USM-sharpened GT, as stage 1 does (counters the softening of a "
                         "pixel-loss-only fine-tune; paper stage 2 uses the plain GT)")
-    p.add_argument("--clean-prob", type=float, default=0.0, metavar="P",
-                   help="stage 2: share of clips (0-1) that skip blur and noise, as clean sources do "
-                        "(paper 0: every clip is blurred and noised)")
-    p.add_argument("--antialias-prob", type=float, default=0.0, metavar="P",
-                   help="stage 2: share of clips (0-1) whose bilinear/bicubic x1/4 downscale is antialiased, "
-                        "as ffmpeg's and VapourSynth's scalers are (paper 0: no antialias)")
-    p.add_argument("--vq-colour-sigma", type=float, default=0.0, metavar="S",
-                   help="stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
-                        "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ output)")
+    for dest, metavar, default, help_ in STAGE2_EXTRAS:
+        p.add_argument("--" + dest.replace("_", "-"), type=float, default=default, metavar=metavar, help=help_)
     p.add_argument("--workers", type=int, default=-1,
                    help="DataLoader worker processes (0 = in-process; default: half the cores, 1 to 4)")
     p.add_argument("--seed", type=int, default=0)
