@@ -10,6 +10,9 @@ Everything follows the VQD-SR specification (``vqdsr-spec.md``):
   (``F.interpolate``, no antialias) -> VQ degradation model with stochastic top-k (one k per clip)
   -> clamp, truncating uint8 cast -> H.264 round trip per clip (ffmpeg subprocesses in threads).
 * USM sharpening of stage-1 targets (spec section 5).
+* Stage-2 extras, not in the paper and off by default (docs/training.md section 4): clean clips
+  (``clean_prob``), antialiased downscales (``antialias_prob``), a colour-keeping VQ step
+  (``vq_colour_sigma``) and zoomed GT clips (:func:`zoom_clips`).
 
 All randomness comes from a caller-provided ``numpy.random.Generator`` so that the sampling semantics
 (what is drawn per clip and what per frame) can be tested on fixed seeds. The samplers return the
@@ -353,13 +356,14 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
             flat = lr.reshape(b * t, c, h // scale, w // scale)
             ks = {name: torch.tensor([getattr(k, name) for k in rec.topk for _ in range(t)], dtype=torch.int64,
                                      device=dev) for name in ("top", "mid", "bottom")}
+            g = (torch.from_numpy(_usm_kernel(2 * math.ceil(3 * vq_colour_sigma), vq_colour_sigma)).to(
+                flat.dtype).to(dev) if vq_colour_sigma > 0 else None)
             outs = []
             for s in range(0, b * t, vq_chunk):
                 e = min(s + vq_chunk, b * t)
                 out = degrader.degrade(flat[s:e], ks["top"][s:e], ks["mid"][s:e], ks["bottom"][s:e])
-                if vq_colour_sigma > 0:
-                    g = torch.from_numpy(_usm_kernel(2 * math.ceil(3 * vq_colour_sigma), vq_colour_sigma))
-                    out = out + _sep_blur(flat[s:e] - out, g.to(out.dtype).to(out.device))
+                if g is not None:  # keep the input's content below the Gaussian's scale
+                    out = out + _sep_blur(flat[s:e] - out, g)
                 outs.append(out)
             lr = torch.cat(outs).reshape(b, t, c, h // scale, w // scale)
         # 5. clamp, truncating uint8 cast
