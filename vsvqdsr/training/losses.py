@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["l1_loss", "gradient_l1_loss", "halo_loss", "VGG19Perceptual", "SRVGGPerceptual", "find_vgg19_weights", "build_perceptual",
+__all__ = ["l1_loss", "gradient_l1_loss", "halo_loss", "VGG19Perceptual", "SRVGGPerceptual", "find_vgg19_weights",
+           "build_perceptual",
            "lsgan_loss", "VGG_LAYER_WEIGHTS"]
 
 #: torchvision ``features`` indices of the pre-ReLU outputs conv1_2, conv2_2, conv3_4, conv4_4, conv5_4.
