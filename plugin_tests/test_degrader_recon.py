@@ -53,3 +53,25 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     _clip(tmp_path / "c.mkv", (200, 200, 200))
     assert rec.main(["no-such-degrader", "--clips", str(tmp_path)]) == 2
     assert "no-such-degrader" in capsys.readouterr().err
+
+
+def test_damage_of_a_benchmark_set(tmp_path, capsys):
+    """--damage: per-severity PSNR of a real-chain benchmark set's LR against its clean LR."""
+    from train_helpers import make_clip_frames
+
+    from vsvqdsr.evaluation.build import build_set
+
+    rec = _load()
+    root = tmp_path / "set"
+    build_set(root, {"c0": make_clip_frames(4, 200, seed=0)}, {"c0": {"package": "synthetic"}},
+              severities=("light", "heavy"))
+    dmg = rec.benchmark_damage(root)
+    assert list(dmg) == ["light", "heavy"]
+    assert 15 < dmg["heavy"] < dmg["light"] < 60, dmg  # heavier chains lose more
+    assert rec.main(["--damage", str(root)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == f"benchmark LR damage (PSNR of LR vs clean LR): light {dmg['light']:.2f} dB, heavy {dmg['heavy']:.2f} dB"
+    assert rec.main(["--damage", str(tmp_path / "nothing")]) == 2
+    assert "not a benchmark set" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rec.main([])

@@ -9,6 +9,9 @@ fixed 32x32 tiles (the LR patch size of scripts/train_own_weights.sh), and at to
 released recipe does (k2 ~ U{1..10}, k3 ~ U{1..50}, seeded) on the same tiles. A degrader that
 reconstructs clean frames badly at k = 1 turns training inputs into something no real source
 looks like; that is the first thing to check before a VQ-vs-basic ablation.
+``--damage EVAL_SET`` also prints, per severity of a benchmark set, the PSNR of its LR frames against
+an antialiased bicubic x1/4 of their GT: how much real damage there is to emulate. A degrader whose
+floor at k = 1 lies far below that draws its own reconstruction error, not codec damage.
 Prints one line per model to stdout (this is a script, not a filter). ``--sheet FILE`` also writes a
 side-by-side PNG: per row one clean LR crop (clips 1, 2 and 7), then for each model its output at
 k = 1 and at k2 = 5, k3 = 25; shown at 2x, nearest neighbour.
@@ -42,14 +45,49 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.mean([10 * math.log10(1 / max(float(((u - v) ** 2).mean()), 1e-10)) for u, v in zip(a, b)]))
 
 
+def benchmark_damage(root: Path) -> dict[str, float]:
+    """Per severity: mean per-frame PSNR (dB, RGB) of a benchmark set's LR frames against an
+    antialiased bicubic x1/4 downscale of their GT (the clean LR the degradation started from)."""
+    import torch.nn.functional as F
+
+    from vsvqdsr.evaluation.dataset import load_set
+
+    bset = load_set(root)
+    out = {}
+    for sev in bset.severities:
+        vals = []
+        for c in bset.clips:
+            if c.severity != sev:
+                continue
+            lr = torch.from_numpy(c.load_lr()).permute(0, 3, 1, 2).float() / 255
+            gt = torch.from_numpy(c.load_gt()).permute(0, 3, 1, 2).float() / 255
+            ref = F.interpolate(gt, size=lr.shape[-2:], mode="bicubic", antialias=True).clamp(0, 1)
+            vals.append(psnr(lr, ref))
+        out[sev] = float(np.mean(vals))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("models", nargs="+", help="degrader names or files")
+    ap.add_argument("models", nargs="*", help="degrader names or files")
+    ap.add_argument("--damage", metavar="EVAL_SET", help="also print a benchmark set's LR damage per severity")
     ap.add_argument("--clips", default="data/train/clean", help="folder of clean .mkv clips")
     ap.add_argument("--n", type=int, default=8, help="clips used")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sheet", help="also write a comparison PNG here")
     args = ap.parse_args(argv)
+    if not args.models and not args.damage:
+        ap.error("give at least one degrader, or --damage EVAL_SET")
+    if args.damage:
+        try:
+            dmg = benchmark_damage(Path(args.damage))
+        except (OSError, ValueError) as e:
+            print(f"degrader_recon: --damage: {e}", file=sys.stderr)
+            return 2
+        print("benchmark LR damage (PSNR of LR vs clean LR): "
+              + ", ".join(f"{sev} {v:.2f} dB" for sev, v in dmg.items()))
+        if not args.models:
+            return 0
     from vsvqdsr.weights.degrader import load_degrader
 
     torch.set_num_threads(1)
