@@ -102,6 +102,8 @@ def test_stage1_stage2_export(workdir: Path):
     with safe_open(str(out), "pt") as f:
         meta = f.metadata()
     assert meta["variant"] == "vqdsr" and meta["stage"] == "2" and "EMA" in meta["origin"]
+    # the run is named, but the trainer's absolute path does not travel with a shared model file
+    assert run2.name in meta["origin"] and str(run2.parent) not in meta["origin"]
     assert json.loads((run2 / "config.json").read_text())["stage"] == 2
     _check_upscale_in_vspipe(out, workdir)
 

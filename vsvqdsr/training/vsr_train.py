@@ -472,6 +472,13 @@ def _to_cpu(v):
 
 
 # ----------------------------------------------------------------------------------------- export
+def _run_label(run: str | os.PathLike) -> str:
+    """The run's folder name (and checkpoint file), never the absolute path: model files get shared,
+    and the trainer's directory layout (home folder, user name) has no business travelling with them."""
+    p = Path(run).resolve()
+    return f"{p.parent.name}/{p.name}" if p.is_file() else p.name
+
+
 def export_run(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None) -> Path:
     """Write a run's EMA generator as safetensors that ``build_network`` / ``Upscale`` load.
 
@@ -487,7 +494,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, name: str | None 
     outp = Path(out)
     meta = {"name": name or outp.stem, "kind": "vsr", "variant": desc.variant,
             "origin": f"trained with vqdsr train-vsr (stage {state['stage']}, iteration {state['iter']}, "
-                      f"EMA weights) from {Path(run).resolve()}",
+                      f"EMA weights) from run {_run_label(run)}",
             "license": "as the user's training data and initial weights permit",
             "perceptual": str(state.get("perceptual", "")), "stage": str(state["stage"]),
             "iteration": str(state["iter"])}
