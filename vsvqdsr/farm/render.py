@@ -295,6 +295,11 @@ def render(inputs: list[str | os.PathLike], outdir: str | os.PathLike, settings:
         except BaseException:
             for ref in running:
                 ray.cancel(ref, force=True)
+            # ray.cancel only asks: a chunk task may still finish its rename into the work folder
+            # after this. Wait until every cancelled task has ended, so that once render() raises no
+            # chunk appears behind the caller's back (a resumed run then sees a settled folder).
+            if running:
+                ray.wait(list(running), num_returns=len(running), timeout=120)
             raise
         finally:
             bar.close()
