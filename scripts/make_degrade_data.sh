@@ -22,7 +22,12 @@
 #        CLEAN_ONLY=1 stops after step 1 (the clean clips are what VSR training uses);
 #        MORE=1 adds 7 more synfig-examples sources as clean clips (OUT/clean/more_*.mkv), and
 #        MORE_CLIPART=1 with it up to 24 more openclipart drawings (OUT/clean/more_clip_*.mkv);
-#        SOFT=1 adds 3 soft-shaded synfig-examples stills with no ink lines (OUT/clean/soft_*.mkv).
+#        SOFT=1 adds 3 soft-shaded synfig-examples stills with no ink lines (OUT/clean/soft_*.mkv);
+#        LR_SCALE=1 runs the chains at the VSR model's LR size instead (every clip first scaled x1/4 to
+#        240x136, bitrates scaled with the area) into OUT/lq_lr: LQ frames with the pixel density of
+#        the LR frames the degrader is applied to in VSR stage 2 (the paper's RAL frames are real LR
+#        footage; SD-size frames of 960x540 renders are about 4x sparser);
+#        CHAINS_ONLY=1 skips step 1 and runs the chains over the clips already in OUT/clean.
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -50,6 +55,7 @@ zoompan=z='1+0.01*on':x='(iw-iw/zoom)*on/40':y='(ih-ih/zoom)*on/60':d=40:s=960x5
 }
 
 # ---- 1. clean renders -------------------------------------------------------------------
+if [ "${CHAINS_ONLY:-0}" != 1 ]; then
 if [ ! -f "$OUT/render/kid.done" ]; then
   echo "rendering prologue_kid.sif (5 s at $FPS fps, 960x540)" >&2
   synfig -q -T "$THREADS" -t png -w 960 -h 540 --fps "$FPS" --begin-time 0 --end-time 5s \
@@ -129,11 +135,39 @@ if [ "${SOFT:-0}" = 1 ]; then
   done
 fi
 
+fi  # step 1
 [ "${CLEAN_ONLY:-0}" = 1 ] && { echo "clean clips: $(ls "$OUT"/clean/*.mkv | wc -l) under $OUT/clean" >&2; exit 0; }
 
 # ---- 2. lossy chains -> 3. LQ frames ---------------------------------------------------
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ "${LR_SCALE:-0}" = 1 ]; then
+  # The same four chains at 240x136 (x1/4 of the clean clips), bitrates scaled by the frame area.
+  LQ="$OUT/lq_lr"
+  for clean in "$OUT"/clean/*.mkv; do
+    c=$(basename "$clean" .mkv)
+    echo "degrading $c at LR size" >&2
+    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bicubic,fps=24,interlace=scan=tff:lowpass=linear" \
+      -c:v mpeg2video -b:v 150k -maxrate 190k -bufsize 230k -flags +ilme+ildct -top 1 -pix_fmt yuv420p "$tmp/m2.mpg"
+    mkdir -p "$LQ/mpeg2i_$c"
+    "${FF[@]}" -i "$tmp/m2.mpg" -vf "yadif=mode=0:parity=tff,fps=$FPS" "$LQ/mpeg2i_$c/%05d.png"
+    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bilinear" -c:v mpeg4 -q:v 12 -pix_fmt yuv420p "$tmp/m4.avi"
+    mkdir -p "$LQ/mpeg4_$c"
+    "${FF[@]}" -i "$tmp/m4.avi" "$LQ/mpeg4_$c/%05d.png"
+    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bicubic" -c:v libx264 -preset veryfast -crf 36 \
+      -pix_fmt yuv420p "$tmp/h1.mp4"
+    "${FF[@]}" -i "$tmp/h1.mp4" -vf "scale=136:76:flags=area" -c:v libx264 -preset veryfast -crf 30 \
+      -pix_fmt yuv420p "$tmp/h2.mp4"
+    mkdir -p "$LQ/h264x2_$c"
+    "${FF[@]}" -i "$tmp/h2.mp4" -vf "scale=240:136:flags=bicubic" "$LQ/h264x2_$c/%05d.png"
+    "${FF[@]}" -i "$clean" -vf "scale=120:136:flags=area,format=yuv411p,scale=240:136:flags=bicubic,\
+gblur=sigma=0.7,format=yuv420p" -c:v mpeg2video -b:v 250k "$tmp/an.mpg"
+    mkdir -p "$LQ/analog_$c"
+    "${FF[@]}" -i "$tmp/an.mpg" "$LQ/analog_$c/%05d.png"
+  done
+  echo "LQ frames: $(find "$LQ" -name '*.png' | wc -l) in $(ls "$LQ" | wc -l) folders under $LQ" >&2
+  exit 0
+fi
 for clean in "$OUT"/clean/*.mkv; do
   c=$(basename "$clean" .mkv)
   echo "degrading $c" >&2
