@@ -75,3 +75,32 @@ def test_damage_of_a_benchmark_set(tmp_path, capsys):
     assert "not a benchmark set" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         rec.main([])
+
+
+def test_real_chain_frames_are_compared_and_shown(tmp_path, capsys):
+    """--real: the LR-size real-chain frames of the same clips, their PSNR and one sheet column each."""
+    from PIL import Image
+
+    rec = _load()
+    clips, lq = tmp_path / "clips", tmp_path / "lq_lr"
+    clips.mkdir()
+    for i, c in enumerate([(230, 200, 150), (90, 160, 220)]):
+        _clip(clips / f"c{i}.mkv", c)
+    x = rec.clean_lr_frames(clips, 8)
+    rng = np.random.default_rng(0)
+    for chain in rec.CHAINS:
+        for i in range(2):
+            d = lq / f"{chain}_c{i}"
+            d.mkdir(parents=True)
+            noisy = (x[i].permute(1, 2, 0).numpy() * 255 + rng.normal(0, 4, (136, 240, 3))).clip(0, 255)
+            Image.fromarray(noisy.round().astype(np.uint8)).save(d / "00006.png")
+    sheet = tmp_path / "sheet.png"
+    assert rec.main(["--clips", str(clips), "--real", str(lq), "--sheet", str(sheet)]) == 0
+    line = capsys.readouterr().out.strip()
+    nums = [float(v) for v in re.findall(r"(-?\d+\.\d+) dB", line)]
+    assert line.startswith("real chains at LR size") and len(nums) == 4
+    assert all(33 < v < 40 for v in nums), nums  # sigma-4 noise on 0-255 is about 36 dB
+    assert Image.open(sheet).size == (2 * 120 * 5, 2 * 80 * 2)  # clean + 4 chains, 2 rows
+    (lq / "analog_c1" / "00006.png").unlink()
+    assert rec.main(["--clips", str(clips), "--real", str(lq)]) == 2
+    assert "analog_c1" in capsys.readouterr().err

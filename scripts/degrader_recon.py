@@ -14,7 +14,8 @@ an antialiased bicubic x1/4 of their GT: how much real damage there is to emulat
 floor at k = 1 lies far below that draws its own reconstruction error, not codec damage.
 Prints one line per model to stdout (this is a script, not a filter). ``--sheet FILE`` also writes a
 side-by-side PNG: per row one clean LR crop (clips 1, 2 and 7), then for each model its output at
-k = 1 and at k2 = 5, k3 = 25; shown at 2x, nearest neighbour.
+k = 1 and at k2 = 5, k3 = 25, then with ``--real`` the same frame after each real lossy chain; shown at
+2x, nearest neighbour.
 """
 from __future__ import annotations
 
@@ -26,6 +27,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+CHAINS = ("mpeg2i", "mpeg4", "h264x2", "analog")
+
+
+def real_lq_frames(lq_dir: Path, clips: Path, n: int, chain: str) -> torch.Tensor:
+    """``n,3,136,240`` in [0, 1]: frame 5 of the same clips as :func:`clean_lr_frames` after one real
+    lossy chain at LR size (``lq_dir/<chain>_<clip>/00006.png``, ``make_degrade_data.sh`` with
+    ``LR_SCALE=1``). Raises ``FileNotFoundError`` naming the first missing frame."""
+    from PIL import Image
+
+    frames = []
+    for p in sorted(clips.glob("*.mkv"))[:n]:
+        f = lq_dir / f"{chain}_{p.stem}" / "00006.png"
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} is missing (make it with LR_SCALE=1 scripts/make_degrade_data.sh)")
+        im = Image.open(f).convert("RGB")
+        if im.size != (240, 136):
+            im = im.resize((240, 136), Image.BICUBIC)
+        frames.append(np.asarray(im))
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
 
 
 def clean_lr_frames(clips: Path, n: int) -> torch.Tensor:
@@ -75,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=8, help="clips used")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sheet", help="also write a comparison PNG here")
+    ap.add_argument("--real", metavar="LQ_DIR", help="LR-size real-chain frames of the same clips (OUT/lq_lr of "
+                    "LR_SCALE=1 scripts/make_degrade_data.sh): print their PSNR against the clean LR frames and "
+                    "add them to the sheet, one column per chain")
     args = ap.parse_args(argv)
-    if not args.models and not args.damage:
-        ap.error("give at least one degrader, or --damage EVAL_SET")
+    if not args.models and not args.damage and not args.real:
+        ap.error("give at least one degrader, --damage EVAL_SET or --real LQ_DIR")
     if args.damage:
         try:
             dmg = benchmark_damage(Path(args.damage))
@@ -86,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("benchmark LR damage (PSNR of LR vs clean LR): "
               + ", ".join(f"{sev} {v:.2f} dB" for sev, v in dmg.items()))
-        if not args.models:
+        if not args.models and not args.real:
             return 0
     from vsvqdsr.weights.degrader import load_degrader
 
@@ -98,6 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     k2 = torch.tensor(rng.integers(1, 11, len(x)))
     k3 = torch.tensor(rng.integers(1, 51, len(x)))
     sheet_cols = []
+    real_cols = []
+    if args.real:
+        vals = []
+        for chain in CHAINS:
+            try:
+                r = real_lq_frames(Path(args.real), Path(args.clips), args.n, chain)
+            except FileNotFoundError as e:
+                print(f"degrader_recon: --real: {e}", file=sys.stderr)
+                return 2
+            vals.append(f"{chain} {psnr(r, x):.2f} dB")
+            real_cols.append(r)
+        print(f"real chains at LR size (PSNR vs clean LR, {len(x)} frames): " + ", ".join(vals))
     for m in args.models:
         try:
             net = load_degrader(m).eval()
@@ -118,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         from PIL import Image
 
         sel = x[[0, 1, 6]] if len(x) > 6 else x[:3]
-        cols = [sel] + [c for pair in sheet_cols for c in pair]
+        pick = [0, 1, 6] if len(x) > 6 else list(range(min(3, len(x))))
+        cols = [sel] + [c for pair in sheet_cols for c in pair] + [r[pick] for r in real_cols]
         rows = [torch.cat([c[i][:, 20:100, 40:160] for c in cols], 2) for i in range(len(sel))]
         im = (torch.cat(rows, 1).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         Image.fromarray(im).resize((im.shape[1] * 2, im.shape[0] * 2), Image.NEAREST).save(args.sheet)
