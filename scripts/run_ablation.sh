@@ -13,7 +13,9 @@
 #      VQ_NAME (abl-vq: run name stem of the VQ recipe, so several degraders can sit side by side),
 #      VQ_COLOUR_SIGMA (0 = the paper's raw VQ output), DATA (data/train), RUNS (runs/own),
 #      EVAL_SET (eval_set), EVAL_OUT (out/eval-abl), BATCH (2), FRAMES (5), PATCH (128), LR (1e-4),
-#      DEVICE (auto), THREADS (1 per run), GAN_WEIGHT / PERCEP_WEIGHT (0 / 0; the paper's stage 2: 1 / 1).
+#      DEVICE (auto), THREADS (1 per run), GAN_WEIGHT / PERCEP_WEIGHT (0 / 0; the paper's stage 2: 1 / 1),
+#      LOGS (logs: one log per run), EVAL (1; 0 = train only, e.g. to run two variants side by side and score them together).
+# Finished runs (their exported .safetensors exists) are not trained again.
 # A GPU run of the paper's recipe, for example:
 #   DEVICE=cuda ITERS=20000 BATCH=8 FRAMES=15 PATCH=256 THREADS=0 GAN_WEIGHT=1 PERCEP_WEIGHT=1 \
 #     DEGRADER=my-degrader scripts/run_ablation.sh
@@ -38,7 +40,8 @@ THREADS=${THREADS:-1}
 GAN_WEIGHT=${GAN_WEIGHT:-0}
 PERCEP_WEIGHT=${PERCEP_WEIGHT:-0}
 VQDSR=${VQDSR:-vqdsr}
-mkdir -p "$RUNS" logs
+LOGS=${LOGS:-logs}
+mkdir -p "$RUNS" "$LOGS"
 
 run() {  # run NAME DEGRADER SEED
   [ -f "$RUNS/$1-$ITERS.safetensors" ] && return 0
@@ -46,8 +49,8 @@ run() {  # run NAME DEGRADER SEED
     --iters "$ITERS" --batch "$BATCH" --frames "$FRAMES" --patch "$PATCH" --lr "$LR" --ema 0.99 \
     --gan-weight "$GAN_WEIGHT" --percep-weight "$PERCEP_WEIGHT" --workers 0 --threads "$THREADS" \
     --device "$DEVICE" --seed "$3" --topk "$TOPK" --vq-colour-sigma "$VQ_COLOUR_SIGMA" \
-    --save-every "$ITERS" --sample-every 50 --log-every 10 > "logs/$1.log" 2>&1
-  "$VQDSR" export "$RUNS/$1" -o "$RUNS/$1-$ITERS.safetensors" --name "$1-$ITERS" >> "logs/$1.log" 2>&1
+    --save-every "$ITERS" --sample-every 50 --log-every 10 > "$LOGS/$1.log" 2>&1
+  "$VQDSR" export "$RUNS/$1" -o "$RUNS/$1-$ITERS.safetensors" --name "$1-$ITERS" >> "$LOGS/$1.log" 2>&1
 }
 basic=() vq=() first=1
 for s in $SEEDS; do
@@ -58,6 +61,7 @@ for s in $SEEDS; do
   wait $p1; wait $p2
   basic+=("abl-basic$suffix-$ITERS") vq+=("$VQ_NAME$suffix-$ITERS")
 done
+[ "${EVAL:-1}" = 1 ] || exit 0
 ckpts=()
 for n in "${basic[@]}" "${vq[@]}"; do ckpts+=("$RUNS/$n.safetensors"); done
 "$VQDSR" eval "$EVAL_SET" --out "$EVAL_OUT" --methods animesr-v1 --checkpoint "${ckpts[@]}" --threads 2
