@@ -141,56 +141,45 @@ fi  # step 1
 # ---- 2. lossy chains -> 3. LQ frames ---------------------------------------------------
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# degrade_clip CLEAN LQ_DIR SUFFIX M2_SIZE "M2_RATE M2_MAXRATE M2_BUFSIZE" M4_SIZE H264_SIZE H264_GEN2_SIZE
+#              ANALOG_NARROW ANALOG_SIZE ANALOG_RATE: the four chains on one clip -> LQ_DIR/<chain>_<clip>/
+degrade_clip() {
+  local clean=$1 lq=$2 c m2b m2max m2buf
+  c=$(basename "$clean" .mkv)
+  read -r m2b m2max m2buf <<< "$5"
+  echo "degrading $c$3" >&2
+  # mpeg2i: interlaced MPEG-2 then yadif
+  "${FF[@]}" -i "$clean" -vf "scale=$4:flags=bicubic,fps=24,interlace=scan=tff:lowpass=linear" \
+    -c:v mpeg2video -b:v "$m2b" -maxrate "$m2max" -bufsize "$m2buf" -flags +ilme+ildct -top 1 -pix_fmt yuv420p "$tmp/m2.mpg"
+  mkdir -p "$lq/mpeg2i_$c"
+  "${FF[@]}" -i "$tmp/m2.mpg" -vf "yadif=mode=0:parity=tff,fps=$FPS" "$lq/mpeg2i_$c/%05d.png"
+  # mpeg4 part 2
+  "${FF[@]}" -i "$clean" -vf "scale=$6:flags=bilinear" -c:v mpeg4 -q:v 12 -pix_fmt yuv420p "$tmp/m4.avi"
+  mkdir -p "$lq/mpeg4_$c"
+  "${FF[@]}" -i "$tmp/m4.avi" "$lq/mpeg4_$c/%05d.png"
+  # h264 two generations
+  "${FF[@]}" -i "$clean" -vf "scale=$7:flags=bicubic" -c:v libx264 -preset veryfast -crf 36 \
+    -pix_fmt yuv420p "$tmp/h1.mp4"
+  "${FF[@]}" -i "$tmp/h1.mp4" -vf "scale=$8:flags=area" -c:v libx264 -preset veryfast -crf 30 \
+    -pix_fmt yuv420p "$tmp/h2.mp4"
+  mkdir -p "$lq/h264x2_$c"
+  "${FF[@]}" -i "$tmp/h2.mp4" -vf "scale=$7:flags=bicubic" "$lq/h264x2_$c/%05d.png"
+  # analogue-style: bandwidth loss, 4:1:1 chroma, blur, MPEG-2
+  "${FF[@]}" -i "$clean" -vf "scale=$9:flags=area,format=yuv411p,scale=${10}:flags=bicubic,\
+gblur=sigma=0.7,format=yuv420p" -c:v mpeg2video -b:v "${11}" "$tmp/an.mpg"
+  mkdir -p "$lq/analog_$c"
+  "${FF[@]}" -i "$tmp/an.mpg" "$lq/analog_$c/%05d.png"
+}
 if [ "${LR_SCALE:-0}" = 1 ]; then
-  # The same four chains at 240x136 (x1/4 of the clean clips), bitrates scaled by the frame area.
+  # the same four chains at 240x136 (x1/4 of the clean clips), bitrates scaled by the frame area
   LQ="$OUT/lq_lr"
   for clean in "$OUT"/clean/*.mkv; do
-    c=$(basename "$clean" .mkv)
-    echo "degrading $c at LR size" >&2
-    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bicubic,fps=24,interlace=scan=tff:lowpass=linear" \
-      -c:v mpeg2video -b:v 150k -maxrate 190k -bufsize 230k -flags +ilme+ildct -top 1 -pix_fmt yuv420p "$tmp/m2.mpg"
-    mkdir -p "$LQ/mpeg2i_$c"
-    "${FF[@]}" -i "$tmp/m2.mpg" -vf "yadif=mode=0:parity=tff,fps=$FPS" "$LQ/mpeg2i_$c/%05d.png"
-    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bilinear" -c:v mpeg4 -q:v 12 -pix_fmt yuv420p "$tmp/m4.avi"
-    mkdir -p "$LQ/mpeg4_$c"
-    "${FF[@]}" -i "$tmp/m4.avi" "$LQ/mpeg4_$c/%05d.png"
-    "${FF[@]}" -i "$clean" -vf "scale=240:136:flags=bicubic" -c:v libx264 -preset veryfast -crf 36 \
-      -pix_fmt yuv420p "$tmp/h1.mp4"
-    "${FF[@]}" -i "$tmp/h1.mp4" -vf "scale=136:76:flags=area" -c:v libx264 -preset veryfast -crf 30 \
-      -pix_fmt yuv420p "$tmp/h2.mp4"
-    mkdir -p "$LQ/h264x2_$c"
-    "${FF[@]}" -i "$tmp/h2.mp4" -vf "scale=240:136:flags=bicubic" "$LQ/h264x2_$c/%05d.png"
-    "${FF[@]}" -i "$clean" -vf "scale=120:136:flags=area,format=yuv411p,scale=240:136:flags=bicubic,\
-gblur=sigma=0.7,format=yuv420p" -c:v mpeg2video -b:v 250k "$tmp/an.mpg"
-    mkdir -p "$LQ/analog_$c"
-    "${FF[@]}" -i "$tmp/an.mpg" "$LQ/analog_$c/%05d.png"
+    degrade_clip "$clean" "$LQ" " at LR size" 240:136 "150k 190k 230k" 240:136 240:136 136:76 120:136 240:136 250k
   done
-  echo "LQ frames: $(find "$LQ" -name '*.png' | wc -l) in $(ls "$LQ" | wc -l) folders under $LQ" >&2
-  exit 0
+else
+  LQ="$OUT/lq"
+  for clean in "$OUT"/clean/*.mkv; do
+    degrade_clip "$clean" "$LQ" "" 720:480 "1200k 1500k 1835k" 640:360 854:480 480:270 352:480 720:480 2500k
+  done
 fi
-for clean in "$OUT"/clean/*.mkv; do
-  c=$(basename "$clean" .mkv)
-  echo "degrading $c" >&2
-  # mpeg2i: interlaced MPEG-2 then yadif
-  "${FF[@]}" -i "$clean" -vf "scale=720:480:flags=bicubic,fps=24,interlace=scan=tff:lowpass=linear" \
-    -c:v mpeg2video -b:v 1200k -maxrate 1500k -bufsize 1835k -flags +ilme+ildct -top 1 -pix_fmt yuv420p "$tmp/m2.mpg"
-  mkdir -p "$OUT/lq/mpeg2i_$c"
-  "${FF[@]}" -i "$tmp/m2.mpg" -vf "yadif=mode=0:parity=tff,fps=$FPS" "$OUT/lq/mpeg2i_$c/%05d.png"
-  # mpeg4 part 2
-  "${FF[@]}" -i "$clean" -vf "scale=640:360:flags=bilinear" -c:v mpeg4 -q:v 12 -pix_fmt yuv420p "$tmp/m4.avi"
-  mkdir -p "$OUT/lq/mpeg4_$c"
-  "${FF[@]}" -i "$tmp/m4.avi" "$OUT/lq/mpeg4_$c/%05d.png"
-  # h264 two generations
-  "${FF[@]}" -i "$clean" -vf "scale=854:480:flags=bicubic" -c:v libx264 -preset veryfast -crf 36 \
-    -pix_fmt yuv420p "$tmp/h1.mp4"
-  "${FF[@]}" -i "$tmp/h1.mp4" -vf "scale=480:270:flags=area" -c:v libx264 -preset veryfast -crf 30 \
-    -pix_fmt yuv420p "$tmp/h2.mp4"
-  mkdir -p "$OUT/lq/h264x2_$c"
-  "${FF[@]}" -i "$tmp/h2.mp4" -vf "scale=854:480:flags=bicubic" "$OUT/lq/h264x2_$c/%05d.png"
-  # analogue-style: bandwidth loss, 4:1:1 chroma, blur, MPEG-2
-  "${FF[@]}" -i "$clean" -vf "scale=352:480:flags=area,format=yuv411p,scale=720:480:flags=bicubic,\
-gblur=sigma=0.7,format=yuv420p" -c:v mpeg2video -b:v 2500k "$tmp/an.mpg"
-  mkdir -p "$OUT/lq/analog_$c"
-  "${FF[@]}" -i "$tmp/an.mpg" "$OUT/lq/analog_$c/%05d.png"
-done
-echo "LQ frames: $(find "$OUT/lq" -name '*.png' | wc -l) in $(ls "$OUT/lq" | wc -l) folders under $OUT/lq" >&2
+echo "LQ frames: $(find "$LQ" -name '*.png' | wc -l) in $(ls "$LQ" | wc -l) folders under $LQ" >&2
