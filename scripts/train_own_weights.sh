@@ -17,7 +17,8 @@
 #        basic : basic operators + H.264 (--degrader none), ITERS iterations -> vqdsr-ft
 #        vq    : basic operators + the VQ degradation model (DEGRADER) + H.264, ABL_ITERS iterations
 #      The ablation compares vq with basic's checkpoint at the same ABL_ITERS iterations (same seed,
-#      so the same clips, crops and basic-operator draws; only the VQ step differs).
+#      so the same clips, crops and basic-operator draws; only the VQ step differs). scripts/run_ablation.sh
+#      runs the pair over several seeds and reads the verdict (docs/training.md section 7, session 5).
 #   3. Round B (what made vqdsr-ft win SSIMULACRA2 everywhere: more varied artwork, not more steps):
 #      `CLEAN_ONLY=1 MORE=1 MORE_CLIPART=1 scripts/make_degrade_data.sh DATA_B` adds 7 more
 #      synfig-examples sources (candy, japan, wallpaper, installer-logo, logo; star and cells
