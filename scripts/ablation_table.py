@@ -47,14 +47,15 @@ def ablation_rows(results: dict, basic: list[str], vq: list[str], metrics: list[
 
 def to_markdown(rows: list[dict], labels: dict[str, str]) -> str:
     scopes = list(dict.fromkeys(r["scope"] for r in rows))
+    by = {(r["metric"], r["scope"]): r for r in rows}
     lines = ["| metric | " + " | ".join(scopes) + " |", "|---|" + "---|" * len(scopes)]
     for metric in dict.fromkeys(r["metric"] for r in rows):
         cells = []
         for scope in scopes:
-            r = next(x for x in rows if x["metric"] == metric and x["scope"] == scope)
+            r = by[metric, scope]
             mark = "**VQ**" if r["holds"] else ("basic" if r["vq_wins"] == 0 else "mixed")
             cells.append(f"{r['basic']:.3f} / {r['vq']:.3f} {mark} ({r['vq_wins']}/{r['pairs']})")
-        arrow = "↑" if rows[[x["metric"] for x in rows].index(metric)]["higher_is_better"] else "↓"
+        arrow = "↑" if by[metric, scopes[0]]["higher_is_better"] else "↓"
         lines.append(f"| {labels.get(metric, metric)} {arrow} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
