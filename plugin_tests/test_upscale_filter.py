@@ -183,7 +183,7 @@ def test_bad_inputs_give_clear_errors(src, animesr_path):
     with pytest.raises(vs.Error, match="Upscale: clip must be"):
         vqdsr.Upscale("not a clip")
     mixed = core.std.Splice([src[:2], core.std.BlankClip(src, width=8, height=8, length=2)], mismatch=True)
-    with pytest.raises(vs.Error, match="Upscale: variable format or size"):
+    with pytest.raises(vs.Error, match="Upscale: variable format"):
         vqdsr.Upscale(mixed)
     with pytest.raises(vs.Error, match="Upscale: max_chain"):
         vqdsr.Upscale(src, model=str(animesr_path), max_chain=1)
@@ -257,7 +257,7 @@ def test_fallback_recompute_after_eviction_is_identical(src, linear_out, animesr
     scenes = SceneIndex(src, scene_detect=True)
     st: dict = {}
     chain = RecurrentChain(src, runner, scenes, ChainPlan(), capacity=4, extra_props={}, stats=st)
-    chain.output.get_frame(CUT + 3)  # resolves scene starts up to there
+    chain.clip().get_frame(CUT + 3)  # resolves scene starts up to there
     chain.store = type(chain.store)(4)  # forget every step
     entry = chain._recompute(CUT, CUT + 2, CUT)
     got = np.stack([np.asarray(entry.frame[p]) for p in range(3)])

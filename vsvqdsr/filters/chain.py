@@ -12,7 +12,7 @@ Neighbours are clamped inside the scene: the first frame of a scene uses itself 
 frame, the last one itself as its next frame. Nothing depends on the order or the parallelism in
 which VapourSynth asks for frames, so the output is bit-identical for any access pattern.
 
-How (see the field notes): two output-sized clips hold the steps of every chain.
+How: two output-sized clips hold the steps of every chain.
 
 * ``prim``: frame n is the step of the chain whose *output* n is (the filter's result);
 * ``sec``:  frame n is the step of the *next* segment's warm-up chain, where n lies in a warm-up.
@@ -27,18 +27,23 @@ requests. The ``ModifyFrame`` callback runs the network once and stores the resu
 entry a step needs was evicted in between (only under heavy random access with a small store), the
 step recomputes it from the latest stored step of the chain with synchronous requests -- correct,
 only slower, and counted in the stats.
+
+Lifetime: every callback holds the chain weakly (``WeakCall``); the node :meth:`RecurrentChain.clip`
+returns is the one owner, so dropping the output frees the runner, the store and device memory.
+
+An ``_Alpha`` frame prop is scaled with the frame (:func:`~.formats.scale_alpha`, bilinear).
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import vapoursynth as vs
 
-from .formats import array_to_frame, copy_props, frame_to_array
+from .formats import array_to_frame, copy_props, frame_to_array, scale_alpha
+from .lifetime import WeakCall, owning_clip
 from .scenes import SceneIndex
 
 __all__ = ["ChainPlan", "StepStore", "RecurrentChain"]
@@ -151,12 +156,12 @@ class RecurrentChain:
 
         def node(role: str, dep: vs.VideoNode | None) -> vs.VideoNode:
             clips = inputs + ([dep] if dep is not None else [])
-            return core.std.ModifyFrame(base, clips, partial(self._compute, role))
+            return core.std.ModifyFrame(base, clips, WeakCall(self, "_compute", role))
 
         # Without a dependency: chain starts, and steps whose previous state is already stored.
         self._nodep = {"prim": node("prim", None), "sec": node("sec", None)}
-        self.prim = core.std.FrameEval(base, partial(self._decide, "prim"), prop_src=[scenes.info])
-        self.sec = core.std.FrameEval(base, partial(self._decide, "sec"), prop_src=[scenes.info])
+        self.prim = core.std.FrameEval(base, WeakCall(self, "_decide", "prim"), prop_src=[scenes.info])
+        self.sec = core.std.FrameEval(base, WeakCall(self, "_decide", "sec"), prop_src=[scenes.info])
         if n_frames > 1:
             prim_prev = base[0] + self.prim[:-1]
             sec_prev = base[0] + self.sec[:-1]
@@ -164,7 +169,14 @@ class RecurrentChain:
                           ("sec", "sec"): node("sec", sec_prev)}
         else:
             self._from = {}
-        self.output = self.prim
+
+    def clip(self) -> vs.VideoNode:
+        """The output clip. It alone owns this chain (its runner, store and nodes): once it and its
+        frames are gone, everything is freed. Keep no reference to it on this object."""
+        # The step store is this chain's cache; VapourSynth's own cache on ``prim`` (switched on once
+        # the owning node consumes it too) would hold duplicate full-size frames.
+        vs.core.std.SetVideoCache(self.prim, 0)
+        return owning_clip(self.prim, self)
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def _bump(self, key: str | None = None) -> None:
@@ -221,6 +233,9 @@ class RecurrentChain:
         out, state = self.runner.step(prev, cur, nxt, state, prev_out)
         frame = array_to_frame(self.runner.download(out), f_base)
         copy_props(frame, f_cur, {**self.extra_props, "VQDSR_ChainStart": chain})
+        alpha = f_cur.props.get("_Alpha")
+        if isinstance(alpha, vs.VideoFrame):
+            frame.props["_Alpha"] = scale_alpha(alpha, frame.width, frame.height)
         entry = Entry(frame, state, out if self.feedback else None)
         self.store.put((chain, n), entry)
         self._bump()

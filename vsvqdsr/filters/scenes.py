@@ -5,11 +5,16 @@ Scene cuts come from the input's own ``_SceneChangePrev`` prop where a frame car
 recurrent output: a tiny clip whose frame n is produced once frame n-1's start is known (VapourSynth
 resolves that chain), remembered in an array of one integer per frame (8 bytes a frame; never evicted,
 so no race between deciding and reading).
+
+Lifetime: the nodes' callbacks hold this object weakly; the user of :attr:`SceneIndex.info` (the
+recurrent chain, the degrade filter's selector) must keep the ``SceneIndex`` itself alive.
 """
 from __future__ import annotations
 
 import numpy as np
 import vapoursynth as vs
+
+from .lifetime import WeakCall
 
 __all__ = ["SceneIndex"]
 
@@ -56,32 +61,34 @@ class SceneIndex:
         self.cuts_next = end if n_frames == 1 else self.cuts[1:] + end
 
         known = core.std.ModifyFrame(tiny, tiny, lambda n, f: f)
+        self._known = known
         if n_frames > 1:
-            holder: dict[str, vs.VideoNode] = {}
-
-            def from_prev(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-                # fs[1] is info[n-1]: its start is now recorded.
-                self._record(n, int(self._starts[n - 1]))
-                return f[0]
-
-            def decide(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-                if self._starts[n] >= 0:
-                    return known
-                if f.props["C"]:
-                    self._record(n, n)
-                    return known
-                prev = self._starts[n - 1]
-                if prev >= 0:
-                    self._record(n, int(prev))
-                    return known
-                return holder["rec"]
-
-            self.info = core.std.FrameEval(tiny, decide, prop_src=[self.cuts], clip_src=[known, tiny])
+            # The callbacks hold this object weakly (see .lifetime): ``info`` and ``_rec`` reference
+            # each other through ``info_prev``, and whoever uses ``info`` owns this object.
+            self.info = core.std.FrameEval(tiny, WeakCall(self, "_decide"), prop_src=[self.cuts],
+                                           clip_src=[known, tiny])
             info_prev = tiny[0] + self.info[:-1]
-            holder["rec"] = core.std.ModifyFrame(tiny, [tiny, info_prev], from_prev)
+            self._rec = core.std.ModifyFrame(tiny, [tiny, info_prev], WeakCall(self, "_from_prev"))
         else:
             self._starts[0] = 0
             self.info = known
+
+    def _from_prev(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        # f[1] is info[n-1]: its start is now recorded.
+        self._record(n, int(self._starts[n - 1]))
+        return f[0]
+
+    def _decide(self, n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        if self._starts[n] >= 0:
+            return self._known
+        if f.props["C"]:
+            self._record(n, n)
+            return self._known
+        prev = self._starts[n - 1]
+        if prev >= 0:
+            self._record(n, int(prev))
+            return self._known
+        return self._rec
 
     def _record(self, n: int, start: int) -> None:
         self._starts[n] = start

@@ -11,7 +11,7 @@ from .. import backends
 from ..weights import WeightsError, load_state_dict, resolve_model
 from ..weights.descriptors import build_network
 from .chain import ChainPlan, RecurrentChain
-from .formats import check_clip, to_float_rgb
+from .formats import check_clip, check_color_props, to_float_rgb
 from .scenes import SceneIndex
 
 __all__ = ["Upscale"]
@@ -21,6 +21,45 @@ FUNC = "Upscale"
 
 def _fail(msg: str) -> vs.Error:
     return vs.Error(f"{FUNC}: {msg}")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, stats, options) -> None:
+    """Refuse bad argument types and ranges before any model is loaded."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise _fail(f"model must be a registry name, a weights file path or None, got {type(model).__name__}")
+    if not isinstance(backend, str):
+        raise _fail(f"backend must be a string (auto, {', '.join(sorted(backends.BACKENDS))}), "
+                    f"got {type(backend).__name__}")
+    if not _is_int(device_id) or device_id < 0:
+        raise _fail(f"device_id must be an integer >= 0, got {device_id!r}")
+    if fp16 is not None and not isinstance(fp16, (bool, int)):
+        raise _fail(f"fp16 must be True, False or None, got {fp16!r}")
+    if not isinstance(scene_detect, (bool, int)):
+        raise _fail(f"scene_detect must be True or False, got {scene_detect!r}")
+    if scene_thresh is not None and (not _is_int(scene_thresh) or not 0 <= scene_thresh <= 255):
+        raise _fail("scene_thresh must be an integer in [0, 255] (scd.Detect's mean absolute luma "
+                    f"difference of 8-bit frames) or None, got {scene_thresh!r}")
+    if stats is not None and not isinstance(stats, dict):
+        raise _fail(f"stats must be a dict or None, got {type(stats).__name__}")
+    threads = options.get("threads")
+    if threads is not None and (not _is_int(threads) or threads < 1):
+        raise _fail(f"threads must be a positive integer or None, got {threads!r}")
+
+
+def _check_finite(state: dict, path) -> None:
+    """Refuse NaN/Inf weights: they would make every output frame silently non-finite."""
+    import torch
+
+    bad = [k for k, t in state.items() if torch.is_tensor(t) and t.is_floating_point()
+           and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise WeightsError(f"{os.fspath(path)}: weights contain NaN or Inf in {', '.join(bad[:3])}{more}; "
+                           "accepted: finite weights only")
 
 
 def Upscale(
@@ -71,6 +110,7 @@ def Upscale(
         ``VQDSR_ChainStart`` (first frame of the chain that produced the frame).
     """
     check_clip(clip, FUNC)
+    _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, stats, backend_options)
     if max_chain is not None and (not isinstance(max_chain, int) or max_chain < 2):
         raise _fail(f"max_chain must be an integer >= 2 or None, got {max_chain!r}")
     if max_chain is None:
@@ -93,20 +133,23 @@ def Upscale(
 
     try:
         name, path = resolve_model(model)
-        net, desc = build_network(load_state_dict(path))
-    except WeightsError as e:
+        state = load_state_dict(path)
+        _check_finite(state, path)
+        net, desc = build_network(state)
+    except (WeightsError, OSError) as e:
         raise _fail(str(e)) from None
 
-    rgb = to_float_rgb(clip, half=half_out)
+    # Float RGB passes through untouched; anything else is converted with its colour props, checked here.
+    rgb = clip if is_float_rgb else to_float_rgb(check_color_props(clip, FUNC), half=half_out)
     spec = backends.RunnerSpec(height=clip.height, width=clip.width, fp16=bool(fp16), device_id=device_id,
                                host_dtype=np.float16 if half_out else np.float32, num_streams=num_streams)
     try:
         runner = backends.create(backend, net, desc, spec, **backend_options)
-    except (backends.BackendUnavailable, TypeError, ValueError) as e:
+    except (RuntimeError, TypeError, ValueError, OSError) as e:  # BackendUnavailable is a RuntimeError
         raise _fail(f"backend {backend!r}: {e}") from None
 
     scenes = SceneIndex(rgb, scene_detect, scene_thresh)
     capacity = cache_steps or max(8, 2 * vs.core.num_threads + 4)
     chain = RecurrentChain(rgb, runner, scenes, ChainPlan(max_chain, warmup), capacity,
                            {"VQDSR_Model": name}, stats)
-    return chain.output
+    return chain.clip()
