@@ -81,7 +81,7 @@ else
   run vq "$DEGRADER" "$ABL_ITERS"
 fi
 ck=$(printf '%s/basic/checkpoints/iter_%07d.pt' "$RUNS" "$ABL_ITERS")
-"$VQDSR" export "$RUNS/basic" -o "$RUNS/round-a.safetensors" --name round-a
+"$VQDSR" export "$RUNS/basic" -o "$RUNS/round-a.safetensors" --name round-a --force
 
 # round B: more varied artwork, from round A's weights
 [ -f "$DATA_B/clean/more_cells.mkv" ] || CLEAN_ONLY=1 MORE=1 MORE_CLIPART=1 scripts/make_degrade_data.sh "$DATA_B" 24
@@ -89,7 +89,7 @@ ck=$(printf '%s/basic/checkpoints/iter_%07d.pt' "$RUNS" "$ABL_ITERS")
   --degrader none --iters "$ITERS_B" --batch "$BATCH" --frames "$FRAMES" --patch "$PATCH" --lr "$LR" --ema 0.99 \
   --gan-weight "$GAN_WEIGHT" --percep-weight "$PERCEP_WEIGHT" --workers "$WORKERS" --threads "$THREADS_B" \
   --device "$DEVICE" --seed 13 --save-every 100 --sample-every 100 --log-every 10
-"$VQDSR" export "$RUNS/more" -o "$RUNS/round-b.safetensors" --name round-b
+"$VQDSR" export "$RUNS/more" -o "$RUNS/round-b.safetensors" --name round-b --force
 
 # rounds C, D, G (session 4: the ColorVideoVDP loss to realesr-animevideov3 was dark/bright rims that
 # the outlined cel sets teach; docs/training.md section 7): 300 iterations each on round B's clips,
@@ -112,9 +112,9 @@ more roundd-grad "$RUNS/roundc/checkpoints/latest.pt" 19 --clean-prob 0.3 --anti
 soft=("$DATA_B"/clean/soft_*.mkv)
 more roundg-soft "$RUNS/roundd-grad/checkpoints/latest.pt" 31 "${soft[@]}" "${soft[@]}" "${soft[@]}" \
   --clean-prob 0.3 --antialias-prob 1.0 --grad-weight 1
-"$VQDSR" export "$RUNS/roundg-soft" -o "$RUNS/vqdsr-ft.safetensors" --name vqdsr-ft
-"$VQDSR" export "$ck" -o "$RUNS/ablation-basic-$ABL_ITERS.safetensors" --name "ablation-basic-$ABL_ITERS"
-"$VQDSR" export "$RUNS/vq" -o "$RUNS/ablation-vq-$ABL_ITERS.safetensors" --name "ablation-vq-$ABL_ITERS"
+"$VQDSR" export "$RUNS/roundg-soft" -o "$RUNS/vqdsr-ft.safetensors" --name vqdsr-ft --force
+"$VQDSR" export "$ck" -o "$RUNS/ablation-basic-$ABL_ITERS.safetensors" --name "ablation-basic-$ABL_ITERS" --force
+"$VQDSR" export "$RUNS/vq" -o "$RUNS/ablation-vq-$ABL_ITERS.safetensors" --name "ablation-vq-$ABL_ITERS" --force
 
 [ -f "$EVAL_SET/benchmark.json" ] || python scripts/make_eval_set.py --out "$EVAL_SET"
 "$VQDSR" eval "$EVAL_SET" --out "$EVAL_OUT" --methods bicubic lanczos realesr-animevideov3 animesr-v1 animesr-v2 \

@@ -131,6 +131,11 @@ class EngineCache:
     def __init__(self, directory: str | os.PathLike | None = None, lock_timeout: float = -1) -> None:
         self.directory = Path(directory).expanduser() if directory else default_engine_dir()
         self.lock_timeout = lock_timeout
+        above = next((p for p in (self.directory, *self.directory.parents) if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ValueError(f"engine cache: engine_dir {self.directory} "
+                             f"{'is' if above == self.directory else f'lies under {above}, which is'} "
+                             "an existing file; accepted: a folder (created if missing)")
 
     def path(self, key: EngineKey) -> Path:
         return self.directory / key.filename()

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .main import CLIError
+from .main import CLIError, check_output_dir
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -15,6 +15,7 @@ def _run(args: argparse.Namespace) -> int:
     src = Path(args.in_dir)
     if not src.is_dir():
         raise CLIError(f"input folder not found: {src}")
+    check_output_dir(args.out_dir, "output folder")
     device = args.device
     if device == "auto":
         import torch

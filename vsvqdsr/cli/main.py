@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
 COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval"]
@@ -15,6 +17,46 @@ COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "b
 
 class CLIError(Exception):
     """A user-facing error: printed without a traceback."""
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _refuse_file_above(p: Path, what: str) -> None:
+    """Refuse ``p`` when it, or a folder it would need, is an existing file or not writable."""
+    base = _existing_ancestor(p)
+    if not base.is_dir():
+        where = "is" if base == p.absolute() else f"lies under {base}, which is"
+        raise CLIError(f"{what} {p} {where} an existing file; accepted: a path in a writable folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"{what} {p}: {base} is not writable")
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Refuse, before any work, an output folder that cannot be created or written: the path (or a
+    folder above it) is an existing file, or the nearest existing folder is not writable."""
+    p = Path(path)
+    _refuse_file_above(p, what)
+    return p
+
+
+def check_output_file(path: str | os.PathLike, force: bool, what: str = "output file") -> Path:
+    """Refuse, before any work, an output file that is a folder, lies under a file, or exists
+    (unless ``force``)."""
+    p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{what} {p} is a folder; accepted: a file path")
+    if p.exists() and not force:
+        raise CLIError(f"{what} {p} exists; pass --force to overwrite it")
+    if not p.exists():
+        _refuse_file_above(p, what)
+    elif not os.access(p.parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{what} {p}: {p.parent} is not writable")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         rc = args.func(args)
     except CLIError as e:
         print(f"vqdsr {args.command}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file system refusal the command did not foresee: one line, no traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) not in str(e) else ""
+        print(f"vqdsr {args.command}: {e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vqdsr {args.command}: interrupted", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .main import CLIError
+from .main import CLIError, check_output_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                               threads=args.threads)
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    check_output_dir(args.outdir, "output folder (-o)")
     try:
         report = render(args.inputs, args.outdir, settings, workers=args.workers, address=args.address,
                         progress=not args.no_progress)

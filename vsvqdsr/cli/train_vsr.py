@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .main import CLIError
+from .main import CLIError, check_output_dir, check_output_file
 
 
 #: Stage-2 extras, not in the paper (docs/training.md section 4): ``(TrainConfig field = option dest,
@@ -44,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         **{dest: getattr(args, dest) for dest, *_ in STAGE2_EXTRAS})
     if args.stage == 2 and not args.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
+    check_output_dir(args.out, "run folder (--out)")
     try:
         summary = train(cfg)
     except (ValueError, WeightsError, FileNotFoundError) as e:
@@ -59,6 +60,7 @@ def _export(args: argparse.Namespace) -> int:
     from ..training.vsr_train import export_run
     from ..weights.loading import WeightsError
 
+    check_output_file(args.output, args.force, "output file (-o)")
     try:
         path = export_run(args.run, args.output, args.name)
     except WeightsError as e:
@@ -115,4 +117,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder or run checkpoint .pt")
     p.add_argument("-o", "--output", required=True, help="output .safetensors")
     p.add_argument("--name", default=None, help="model name stored in the metadata")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=_export)

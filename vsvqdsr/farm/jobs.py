@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,6 +105,22 @@ def _tail(text: str | bytes, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def error_line(text: str | bytes) -> str:
+    """The one line of a script's stderr that says what went wrong: vspipe's ``Python exception:``
+    line, else the last ``SomeError: message`` line, else the last non-empty line (no traceback)."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("Python exception:"):
+            return ln.partition(":")[2].strip()
+    for ln in reversed(lines):
+        m = re.match(r"^[\w.]*(?:Error|Exception)\w*: (.+)$", ln)
+        if m:
+            return m.group(1)
+    return lines[-1] if lines else "no error text"
+
+
 def probe_input(wrapper: str, args: dict[str, str], scene_detect: bool = True,
                 thresh: int | None = None) -> dict:
     """Frame count and rate of the script's output, and the input's scene starts.
@@ -118,7 +135,7 @@ def probe_input(wrapper: str, args: dict[str, str], scene_detect: bool = True,
                        capture_output=True, text=True, env=_env(args.get("threads")),
                        preexec_fn=_die_with_parent)
     if p.returncode != 0:
-        raise JobError(f"the script failed on {src}:\n{_tail(p.stderr)}")
+        raise JobError(f"the script failed on {src}: {error_line(p.stderr)}")
     info = {}
     for line in p.stdout.splitlines():
         key, _, val = line.partition(":")

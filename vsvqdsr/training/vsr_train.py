@@ -488,15 +488,20 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, name: str | None 
     from ..weights.loading import save_state_dict
 
     state = load_run_checkpoint(run)
-    sd = {k: v.float().contiguous() for k, v in state["params_ema"].items()}
+    ema = state.get("params_ema") if isinstance(state, dict) else None
+    if not isinstance(ema, dict) or not ema or not all(isinstance(v, torch.Tensor) for v in ema.values()):
+        raise WeightsError(f"{run}: the checkpoint holds no EMA weights (params_ema), which every "
+                           "vqdsr train-vsr checkpoint has; accepted: a run folder or run .pt written by "
+                           "vqdsr train-vsr (a plain weights file needs no export: Upscale loads it)")
+    sd = {k: v.float().contiguous() for k, v in ema.items()}
     desc = describe(sd)
     build_network(sd)  # raises if the weights do not fit
     outp = Path(out)
     meta = {"name": name or outp.stem, "kind": "vsr", "variant": desc.variant,
-            "origin": f"trained with vqdsr train-vsr (stage {state['stage']}, iteration {state['iter']}, "
-                      f"EMA weights) from run {_run_label(run)}",
+            "origin": f"trained with vqdsr train-vsr (stage {state.get('stage', '?')}, "
+                      f"iteration {state.get('iter', '?')}, EMA weights) from run {_run_label(run)}",
             "license": "as the user's training data and initial weights permit",
-            "perceptual": str(state.get("perceptual", "")), "stage": str(state["stage"]),
-            "iteration": str(state["iter"])}
+            "perceptual": str(state.get("perceptual", "")), "stage": str(state.get("stage", "")),
+            "iteration": str(state.get("iter", ""))}
     save_state_dict(sd, outp, meta)
     return outp
