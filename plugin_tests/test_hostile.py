@@ -250,6 +250,30 @@ def test_cli_output_paths_that_are_files(tmp_path, run_pt):
     assert afile.read_text() == "mine"
 
 
+def test_cli_enhance_hr_nested_output_that_is_a_file(tmp_path):
+    """The output folder is fine but a sub-folder the mirrored tree needs is a file: found after a
+    frame was written, reported as one line."""
+    import cv2
+    import torch
+
+    from vsvqdsr.nets.srvgg import SRVGGCompact
+    from vsvqdsr.weights import save_state_dict
+
+    torch.manual_seed(0)
+    model = tmp_path / "sr.safetensors"
+    save_state_dict(SRVGGCompact(num_feat=4, num_conv=1).state_dict(), model,
+                    {"arch": "srvgg", "in_ch": "3", "out_ch": "3", "num_feat": "4", "num_conv": "1", "scale": "4"})
+    src, out = tmp_path / "in", tmp_path / "out"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        cv2.imwrite(str(src / sub / "f.png"), np.full((8, 8, 3), 128, np.uint8))
+    out.mkdir()
+    (out / "b").write_text("mine")
+    p = _vqdsr("enhance-hr", str(src), str(out), "--model", str(model), "--device", "cpu", cwd=tmp_path)
+    _one_clear_line(p, "enhance-hr", str(out / "b"))
+    assert (out / "a" / "f.png").is_file() and (out / "b").read_text() == "mine"
+
+
 def test_cli_export_refuses_to_overwrite_without_force(tmp_path, run_pt):
     out = tmp_path / "m.safetensors"
     out.write_bytes(b"users own file")
@@ -302,6 +326,17 @@ def test_weights_written_with_the_umask_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o640
+
+
+def test_enhanced_pngs_written_with_the_umask_mode(tmp_path):
+    from vsvqdsr.training.enhance import _write_png
+
+    old = os.umask(0o022)
+    try:
+        _write_png(tmp_path / "a" / "f.png", np.zeros((4, 4, 3), np.uint8))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a" / "f.png").stat().st_mode) == 0o644
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def test_bad_inputs_give_clear_errors(src, animesr_path):
     with pytest.raises(vs.Error, match="Upscale: clip must be"):
         vqdsr.Upscale("not a clip")
     mixed = core.std.Splice([src[:2], core.std.BlankClip(src, width=8, height=8, length=2)], mismatch=True)
-    with pytest.raises(vs.Error, match="Upscale: variable format"):
+    with pytest.raises(vs.Error, match="Upscale: variable size is not supported; accepted"):
         vqdsr.Upscale(mixed)
     with pytest.raises(vs.Error, match="Upscale: max_chain"):
         vqdsr.Upscale(src, model=str(animesr_path), max_chain=1)

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..weights.loading import atomic_write_bytes
+from ..weights.loading import atomic_write_bytes, current_umask
 
 __all__ = ["BENCHMARK_MARKER", "MANIFEST_NAME", "SCALE", "Severity", "SEVERITIES", "degrade_frames",
            "write_png", "read_png", "build_set", "sha256_file"]
@@ -179,6 +179,7 @@ def build_set(out: str | os.PathLike, clips: Mapping[str, np.ndarray], sources: 
         raise ValueError(f"build_set: unknown severities {unknown}; known: {', '.join(SEVERITIES)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the set becomes the user's folder
     try:
         files: dict[str, str] = {}
         clip_info: dict[str, dict] = {}

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 import numpy as np
 import vapoursynth as vs
 
-__all__ = ["check_clip", "check_color_props", "to_float_rgb", "default_matrix", "frame_to_array", "array_to_frame", "copy_props",
-           "scale_alpha"]
+__all__ = ["check_clip", "check_color_props", "to_float_rgb", "default_matrix", "frame_to_array",
+           "array_to_frame", "copy_props", "scale_alpha"]
 
 
 def check_clip(clip: object, func: str) -> vs.VideoNode:

@@ -33,8 +33,8 @@ class WeakCall:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         obj = self._ref()
         if obj is None:
-            raise vs.Error(f"vsvqdsr: a frame of an internal node was requested after its "
-                           f"{self._name.lstrip('_')} owner was freed")
+            raise vs.Error(f"vsvqdsr: internal callback {self._name} ran after its owner was freed "
+                           "(an internal node outlived the filter's output clip)")
         return getattr(obj, self._name)(*self._bound, *args, **kwargs)
 
 

@@ -86,7 +86,8 @@ def Upscale(
     Args:
         clip: constant format and size; RGBS/RGBH are used as they are, anything else (YUV, GRAY,
             integer RGB) is converted to RGBS with its ``_Matrix``/``_ColorRange``/``_Primaries``/
-            ``_Transfer`` props (missing ``_Matrix``: BT.709 above 1024x576, else BT.601). Any size:
+            ``_Transfer`` props (missing ``_Matrix``: BT.709 above 1024x576, else BT.601; a code
+            ``resize`` cannot convert fails that frame with ``Upscale: frame n has ...``). Any size:
             it is padded to a multiple of 4 internally; the output is exactly 4w x 4h.
         model: a registry name (``vqdsr.models()``), a weights file path, or None for the default.
         backend: ``"auto"`` (TensorRT, else CUDA, else CPU) or a backend name.
@@ -94,7 +95,7 @@ def Upscale(
         fp16: half precision inference where the backend allows; None = only for RGBH input.
             The output is RGBH for RGBH input (or non-float input with ``fp16=True``), else RGBS.
         scene_detect: detect cuts with ``scd.Detect`` where frames carry no ``_SceneChangePrev``.
-        scene_thresh: ``scd.Detect`` threshold (its default when None).
+        scene_thresh: ``scd.Detect`` threshold, an integer in [0, 255] (its default when None).
         max_chain: restart the recurrence every N frames inside a scene (bounds random-access
             cost to N + warmup steps); None = one chain per scene.
         warmup: frames run before each restart so it does not show (default min(16, N // 2)).
@@ -107,7 +108,14 @@ def Upscale(
 
     Returns:
         RGBS (or RGBH) clip, 4x wider and taller, with the input's props plus ``VQDSR_Model`` and
-        ``VQDSR_ChainStart`` (first frame of the chain that produced the frame).
+        ``VQDSR_ChainStart`` (first frame of the chain that produced the frame); an ``_Alpha`` prop
+        is resized with the picture (bilinear). Samples are not clamped to [0, 1] (the network's
+        overshoot at edges is kept; integer conversion clamps). The clip alone owns the engine:
+        dropping it (and its frames) frees the runner, the stored states and device memory.
+
+    Raises:
+        vs.Error: ``"Upscale: ..."`` naming the bad argument (or clip, weights, backend) and what is
+        accepted; weights holding NaN or Inf are refused.
     """
     check_clip(clip, FUNC)
     _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, stats, backend_options)

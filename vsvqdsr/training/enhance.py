@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ..nets.rrdb import RRDBNet
 from ..nets.srvgg import SRVGGCompact
-from ..weights.loading import WeightsError
+from ..weights.loading import WeightsError, current_umask
 
 __all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image", "enhance_frame",
            "enhance_dir", "SISR_PAD"]
@@ -155,6 +155,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     if not ok:
         raise OSError(f"cannot encode {path}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the user's PNGs get the usual mode
     with os.fdopen(fd, "wb") as f:
         f.write(buf.tobytes())
     os.replace(tmp, path)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["WeightsError", "load_state_dict", "load_checkpoint", "save_state_dict", "atomic_write_bytes"]
+__all__ = ["WeightsError", "load_state_dict", "load_checkpoint", "save_state_dict", "atomic_write_bytes",
+           "current_umask"]
 
 #: Keys under which training frameworks nest the weights, in order of preference.
 #: BasicSR keeps the EMA copy under ``params_ema``; Lightning uses ``state_dict``.
@@ -78,7 +79,7 @@ def load_state_dict(path: str | os.PathLike, prefix: str | None = None) -> dict[
     return unwrap_state_dict(load_checkpoint(path), prefix)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask, read without changing it (Linux), else by the set-and-restore idiom."""
     try:
         with open("/proc/self/status") as f:
@@ -102,7 +103,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's file gets the usual mode
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a user's file gets the usual mode
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
