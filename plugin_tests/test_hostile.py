@@ -171,7 +171,7 @@ def test_variable_format_named_as_such():
 
 @pytest.mark.parametrize("prop,value,family", [("_Matrix", 99, vs.YUV420P8), ("_Transfer", 99, vs.YUV420P8),
                                                ("_Primaries", 3, vs.YUV444P8), ("_Matrix", 1, vs.RGB24),
-                                               ("_ColorRange", 7, vs.GRAY8)])
+                                               ("_Range", 7, vs.GRAY8)])
 def test_bad_colour_props_fail_with_the_filter_name(tiny_model, prop, value, family):
     src = core.std.BlankClip(format=family, width=16, height=16, length=5)
     bad = core.std.SetFrameProps(src[4], **{prop: value})

@@ -39,7 +39,8 @@ ACCEPTED_PROPS: dict[int, dict[str, frozenset[int]]] = {
               "_Primaries": _H273_PRIMARIES},
     vs.RGB: {"_Matrix": frozenset({0, 2})},
 }
-_COMMON_PROPS = {"_ColorRange": frozenset({0, 1}), "_ChromaLocation": frozenset(range(-1, 6))}
+#: ``_Range`` is VapourSynth R81's name of ``_ColorRange`` (setting either sets ``_Range``).
+_COMMON_PROPS = {"_Range": frozenset({0, 1}), "_ChromaLocation": frozenset(range(-1, 6))}
 
 
 def _codes(values: frozenset[int]) -> str:
@@ -59,7 +60,7 @@ def check_color_props(clip: vs.VideoNode, func: str) -> vs.VideoNode:
     """``clip`` with a per-frame check that its colour props are ones ``resize`` converts to RGB.
 
     Props are per frame, so they are checked as each frame passes (one dict lookup per prop): a bad
-    ``_Matrix``/``_Transfer``/``_Primaries``/``_ColorRange``/``_ChromaLocation`` fails that frame
+    ``_Matrix``/``_Transfer``/``_Primaries``/``_Range``/``_ChromaLocation`` fails that frame
     with ``"<func>: frame n has _Matrix=99 ...; accepted: ..."`` instead of resize's text, which
     names neither the filter nor what is accepted. Only needed where :func:`to_float_rgb` converts.
     """
