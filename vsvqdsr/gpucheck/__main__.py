@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import run
 
     result, md = run(ROOT, Path(args.kit), Path(args.outdir), dry_run=args.dry_run, budget_s=args.budget,
-                     work=Path(args.work) if args.work else None, keep=args.keep)
+                     work=Path(args.work) if args.work else None, keep=args.keep, rehearse=args.rehearse)
     print(md, end="", flush=True)
     return 0 if summary.counts(result)["fail"] == 0 else 1
 
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("outdir", nargs="?", default="out/gpu-check", help="where summary.json/.md and logs go")
     r.add_argument("--kit", default=str(ROOT / ".gpu-kit"), help="kit folder (default .gpu-kit)")
     r.add_argument("--dry-run", action="store_true", help="run only the steps that need no GPU")
+    r.add_argument("--rehearse", action="store_true",
+                   help="run the GPU steps on the CPU backend over a small crop (tries them without a GPU)")
     r.add_argument("--budget", type=float, default=420.0, help="seconds; no step starts after (default 420)")
     r.add_argument("--work", default=None, help="scratch folder for the venv and renders (default: temporary)")
     r.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")

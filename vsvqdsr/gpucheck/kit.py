@@ -105,7 +105,11 @@ def download(kit: Path, dists: tuple[str, ...] = KIT_DISTS, python_version: str 
     if res.returncode != 0:
         tail = "\n".join(res.stderr.strip().splitlines()[-6:])
         raise KitError(f"pip download failed (exit {res.returncode}):\n{tail}")
-    return _pick(wheels, dists)
+    picked = _pick(wheels, dists)
+    for p in wheels.glob("*.whl"):  # wheels of earlier kits would only add to what travels
+        if p not in picked:
+            p.unlink()
+    return picked
 
 
 def _pick(wheels: Path, dists: tuple[str, ...]) -> list[Path]:

@@ -34,9 +34,10 @@ def _tail(text: str, n: int = 8) -> str:
 
 
 class _Run:
-    def __init__(self, root: Path, kit: Path, outdir: Path, work: Path, dry_run: bool, budget_s: float) -> None:
+    def __init__(self, root: Path, kit: Path, outdir: Path, work: Path, dry_run: bool, budget_s: float,
+                 rehearse: bool = False) -> None:
         self.root, self.kit, self.outdir, self.work = root, kit, outdir, work
-        self.dry_run, self.budget_s = dry_run, budget_s
+        self.dry_run, self.budget_s, self.rehearse = dry_run, budget_s, rehearse
         self.t0 = time.monotonic()
         self.venv = work / "venv"
         self.logs = outdir / "logs"
@@ -59,6 +60,8 @@ class _Run:
                     "VSVQDSR_MODEL_DIR": str(self.work / "models"),
                     "VSVQDSR_ENGINE_DIR": str(self.work / "engines"),
                     "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        if self.rehearse:
+            env["VSVQDSR_GPUCHECK_REHEARSAL"] = "1"
         return env
 
     def sh(self, args: list, log, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -172,9 +175,9 @@ class _Run:
                     raise _Skip("the venv step failed")
                 if step.gpu and self.dry_run:
                     raise _Skip("dry run: needs a CUDA GPU")
-                if step.gpu and cuda is False:
+                if step.gpu and cuda is False and not self.rehearse:
                     raise _Skip("torch sees no CUDA device")
-                if step.gpu and cuda is None:
+                if step.gpu and cuda is None and not self.rehearse:
                     raise _Skip("the imports step did not report on CUDA")
                 if self.left() < 20:
                     raise _Skip(f"time budget ({self.budget_s:.0f} s) spent")
@@ -208,7 +211,8 @@ class _Run:
         for k in ("torch", "cuda_device", "vapoursynth"):
             if k in imports.get("figures", {}):
                 machine[k] = imports["figures"][k]
-        return {"format": 1, "mode": "dry-run" if self.dry_run else "gpu", "started_utc": started,
+        mode = "dry-run" if self.dry_run else "REHEARSAL (GPU steps on the CPU)" if self.rehearse else "gpu"
+        return {"format": 1, "mode": mode, "started_utc": started,
                 "seconds": round(time.monotonic() - self.t0, 1), "machine": machine,
                 "root": str(self.root), "kit": str(self.kit), "steps": self.results}
 
@@ -222,8 +226,11 @@ class _Fail(Exception):
 
 
 def run(root: Path, kit: Path, outdir: Path, dry_run: bool = False, budget_s: float = 420.0,
-        work: Path | None = None, keep: bool = False) -> tuple[dict, str]:
+        work: Path | None = None, keep: bool = False, rehearse: bool = False) -> tuple[dict, str]:
     """Run every step; write ``summary.json``/``summary.md`` and step logs to ``outdir``.
+
+    ``rehearse`` runs the GPU steps on the CPU backend over a small crop of the sample (to try them
+    without a GPU; the figures mean nothing).
 
     ``work`` holds the venv and the scratch files (default: a new folder in the temporary
     directory, removed afterwards unless ``keep``). Returns the result and its Markdown."""
@@ -232,7 +239,7 @@ def run(root: Path, kit: Path, outdir: Path, dry_run: bool = False, budget_s: fl
     work = Path(tempfile.mkdtemp(prefix="vsvqdsr-gpu-check-")) if own_work else work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     try:
-        r = _Run(root.resolve(), kit.resolve(), outdir, work, dry_run, budget_s)
+        r = _Run(root.resolve(), kit.resolve(), outdir, work, dry_run, budget_s, rehearse)
         result = r.execute()
         md = summary.write(result, outdir)
     finally:

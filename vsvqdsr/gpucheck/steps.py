@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,13 @@ from .plan import SAMPLE, SAMPLE_FRAMES, SCENE2
 PSNR_MIN = {"fp32": 50.0, "fp16": 40.0}
 #: Degrade: CUDA vs CPU may pick a different codebook entry where two distances nearly tie.
 DEGRADE_PSNR_MIN = 30.0
-LR_H, LR_W = 180, 320
+#: ``VSVQDSR_GPUCHECK_REHEARSAL=1`` (``gpu_check.sh --rehearse``): run the GPU steps on the CPU
+#: backend over a 48x32 crop of the sample, to try the steps' plumbing without a GPU. Its figures
+#: say nothing about a GPU.
+REHEARSAL = os.environ.get("VSVQDSR_GPUCHECK_REHEARSAL") == "1"
+GPU = "cpu" if REHEARSAL else "cuda"
+SAMPLE_H, SAMPLE_W = 180, 320
+LR_H, LR_W = (32, 48) if REHEARSAL else (SAMPLE_H, SAMPLE_W)
 
 
 class Skip(Exception):
@@ -118,7 +125,7 @@ def vspipe_render(ctx: Ctx, opts: dict, extra: list[str], on_frame: Callable[[in
     err_path = ctx.work / f"vspipe-{tag}.err"
     args = [ctx.vspipe, "-a", f"src={ctx.sample}", "-a", f"opts={json.dumps(opts)}", "-a",
             f"stats_path={stats_path}", *extra, str(_script(ctx)), "-"]
-    if size != (LR_H, LR_W):
+    if size != (SAMPLE_H, SAMPLE_W):
         args[1:1] = ["-a", f"crop={size[0]}x{size[1]}"]
     fb = frame_bytes(*size)
     n = 0
@@ -198,8 +205,21 @@ def clip_frames(clip, start: int = 0, end: int | None = None):
         yield n, np.stack([np.asarray(f[p], np.float32) for p in range(f.format.num_planes)])
 
 
+def source(ctx: Ctx):
+    """The sample as a clip (YUV420P8), cropped to ``LR_H x LR_W`` in a rehearsal."""
+    import vapoursynth as vs
+
+    clip = vs.core.bs.VideoSource(str(ctx.sample), cachemode=0)
+    if (LR_H, LR_W) != (SAMPLE_H, SAMPLE_W):
+        clip = vs.core.std.CropAbs(clip, width=LR_W, height=LR_H, left=0, top=0)
+    return clip
+
+
 def _cuda_name() -> str:
     import torch
+
+    if REHEARSAL:
+        return "REHEARSAL on the CPU, figures meaningless"
 
     return torch.cuda.get_device_name(0)
 
@@ -312,15 +332,17 @@ def step_gpu_tests(ctx: Ctx, r: Report) -> None:
     rows, counts = [], {"passed": 0, "failed": 0, "error": 0, "skipped": 0, "not runnable here": 0}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = f"{case.get('classname', '')}::{case.get('name', '')}"
-        outcome, msg = "passed", ""
+        outcome, msg, text = "passed", "", ""
         for tag in ("failure", "error", "skipped"):
             el = case.find(tag)
             if el is not None:
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
-                msg = (el.get("message") or el.text or "").strip().splitlines()[0][:200] if (
-                    el.get("message") or el.text) else ""
+                text = el.text or ""
+                errors = [ln.lstrip("E ").strip() for ln in text.splitlines()
+                          if re.search(r"\w+(Error|Exception): ", ln)]
+                msg = (errors[-1] if errors else (el.get("message") or text).strip().split("\n")[0])[:200]
                 break
-        if outcome == "error" and "ModuleNotFoundError" in (case.find("error").text or "") and not case.get("name", "").startswith("test_"):
+        if outcome == "error" and "ModuleNotFoundError" in text and not case.get("name", "").startswith("test_"):
             outcome = "not runnable here"  # a test module that imports something the kit lacks
         counts[outcome] += 1
         rows.append([name, outcome, msg])
@@ -352,14 +374,14 @@ def step_parity(ctx: Ctx, r: Report) -> None:
 
     ref = reference(ctx)
     a, b = SCENE2
-    src = vs.core.bs.VideoSource(str(ctx.sample), cachemode=0)[a:b]
+    src = source(ctx)[a:b]
     rows = []
     outs = {}
     for fp16 in (False, True):
         for graphs in (False, True):
             prec = "fp16" if fp16 else "fp32"
             label = f"cuda {prec}" + (" + CUDA graphs" if graphs else "")
-            up = vsvqdsr.Upscale(src, backend="cuda", fp16=fp16, cuda_graphs=graphs)
+            up = vsvqdsr.Upscale(src, backend=GPU, fp16=fp16, **({} if REHEARSAL else {"cuda_graphs": graphs}))
             fs = FrameStats()
             kept = []
             t = None
@@ -380,7 +402,7 @@ def step_parity(ctx: Ctx, r: Report) -> None:
         e, g = outs[f"cuda {prec}"], outs[f"cuda {prec} + CUDA graphs"]
         r.figures[f"{prec}_graphs_vs_eager_psnr_last"] = psnr(g[-1], e[-1])
     r.table(f"Upscale (vqdsr-ft) on scene 2 of the sample, frames {a}-{b - 1}, against the CPU render "
-            f"({_cuda_name()})", ["variant", "frames", "PSNR min", "PSNR mean", "first", "last", "max |diff|",
+            f"({_cuda_name()})", ["variant", "frames", "PSNR min", "PSNR mean", "first", "last", "max abs diff",
                                   "fps (in-process, linear)"], rows)
 
 
@@ -390,7 +412,7 @@ def step_vspipe(ctx: Ctx, r: Report) -> None:
     for fp16 in (False, True):
         prec = "fp16" if fp16 else "fp32"
         fs = FrameStats()
-        res = vspipe_render(ctx, {"backend": "cuda", "fp16": fp16}, [], lambda n, arr: fs.add(arr, ref[n]),
+        res = vspipe_render(ctx, {"backend": GPU, "fp16": fp16}, [], lambda n, arr: fs.add(arr, ref[n]),
                             f"cuda-{prec}")
         s = fs.summary()
         rows.append([f"cuda {prec}", res["frames"], s["psnr_min"], s["psnr_mean"], s["max_abs"], res["fps"],
@@ -401,7 +423,7 @@ def step_vspipe(ctx: Ctx, r: Report) -> None:
                 s["finite"] and s["psnr_min"] is not None and s["psnr_min"] >= PSNR_MIN[prec],
                 f"min {s['psnr_min']} dB")
     r.table(f"vspipe, whole sample (126 frames, a cut at 84), backend=cuda vs backend=cpu ({_cuda_name()})",
-            ["render", "frames", "PSNR min", "PSNR mean", "max |diff|", "fps (vspipe, incl. start-up)", "steps"],
+            ["render", "frames", "PSNR min", "PSNR mean", "max abs diff", "fps (vspipe, incl. start-up)", "steps"],
             rows)
 
 
@@ -409,7 +431,7 @@ def step_exactly_once(ctx: Ctx, r: Report) -> None:
     import numpy as np
 
     full = ctx.work / "cuda-default.rgbs"
-    opts = {"backend": "cuda"}
+    opts = {"backend": GPU}
     with open(full, "wb") as f:
         base = vspipe_render(ctx, opts, [], lambda n, a: f.write(np.ascontiguousarray(a).tobytes()), "eo-default")
     ref = np.memmap(full, np.float32, "r").reshape(-1, 3, 4 * LR_H, 4 * LR_W)
@@ -431,9 +453,9 @@ def step_exactly_once(ctx: Ctx, r: Report) -> None:
 
         res = vspipe_render(ctx, opts, extra, cmp, f"eo-{i}")
         same = diff["equal"] and res["frames"] == e - s + 1
-        rows.append([label, res["frames"], "identical" if diff["equal"] else f"max |diff| {diff['max']:.3g}",
+        rows.append([label, res["frames"], "identical" if diff["equal"] else f"max abs diff {diff['max']:.3g}",
                      res["stats"].get("steps"), want_steps, res["stats"].get("fallback_steps")])
-        r.check(f"{label}: same bytes as the default render", same, f"max |diff| {diff['max']:.3g}")
+        r.check(f"{label}: same bytes as the default render", same, f"max abs diff {diff['max']:.3g}")
         r.check(f"{label}: {want_steps} network steps", res["stats"].get("steps") == want_steps,
                 json.dumps(res["stats"]))
     full.unlink(missing_ok=True)
@@ -443,8 +465,9 @@ def step_exactly_once(ctx: Ctx, r: Report) -> None:
 
 def step_bench(ctx: Ctx, r: Report) -> None:
     js = ctx.out / "bench.json"
-    cmd = [sys.executable, "-m", "vsvqdsr.cli.main", "bench", "--sizes", "180x320,480x720,1080x1920",
-           "--frames", "10", "--warmup", "2", "--only", "cuda,tensorrt", "--max-seconds", "2", "--json", str(js)]
+    sizes, only = ("32x48", "channels_last") if REHEARSAL else ("180x320,480x720,1080x1920", "cuda,tensorrt")
+    cmd = [sys.executable, "-m", "vsvqdsr.cli.main", "bench", "--sizes", sizes, "--frames", "10", "--warmup", "2",
+           "--only", only, "--max-seconds", "2", "--json", str(js)]
     res = subprocess.run(cmd, cwd=ctx.work, capture_output=True, text=True, timeout=290)
     (ctx.out / "bench.txt").write_text(res.stdout + "\n--- stderr ---\n" + res.stderr[-8000:])
     r.check("vqdsr bench exit 0", res.returncode == 0, res.stderr.strip()[-300:])
@@ -495,15 +518,17 @@ def step_streams(ctx: Ctx, r: Report) -> None:
     macs = info.get("macs_per_lr_pixel")
     peak = (info.get("peak_gflops") or {}).get("gpu-fp16")
     rows = []
-    for (h, w), length in (((180, 320), 24), ((480, 720), 12), ((1080, 1920), 6)):
+    sizes = (((32, 48), 4),) if REHEARSAL else (((180, 320), 24), ((480, 720), 12), ((1080, 1920), 6))
+    for (h, w), length in sizes:
         fps_by = {}
         for ns in (1, 2):
             stats: dict = {}
             clip = _two_scene_clip(h, w, length)
-            up = vsvqdsr.Upscale(clip, backend="cuda", fp16=True, num_streams=ns, scene_detect=False, stats=stats)
+            up = vsvqdsr.Upscale(clip, backend=GPU, fp16=True, num_streams=ns, scene_detect=False, stats=stats)
             up.get_frame(0)
             up.get_frame(length)
-            torch.cuda.synchronize()
+            if not REHEARSAL:
+                torch.cuda.synchronize()
             t = time.perf_counter()
             for i in range(1, length):
                 fa, fb = up.get_frame_async(i), up.get_frame_async(length + i)
@@ -529,13 +554,13 @@ def step_degrade(ctx: Ctx, r: Report) -> None:
     import vsvqdsr
 
     core = vs.core
-    src = core.bs.VideoSource(str(ctx.sample), cachemode=0)
+    src = source(ctx)
     frames = src[0:4] + src[84:88]
     outs: dict[str, list] = {}
     props: dict[str, list] = {}
     rows = []
     for backend in ("cpu", "cuda"):
-        d = vsvqdsr.Degrade(frames, backend=backend, seed=7)
+        d = vsvqdsr.Degrade(frames, backend=backend if backend == "cpu" else GPU, seed=7)
         d.get_frame(0)
         t = time.perf_counter()
         got = []
@@ -544,7 +569,7 @@ def step_degrade(ctx: Ctx, r: Report) -> None:
             got.append(np.stack([np.asarray(f[p], np.float32) for p in range(3)]))
             props.setdefault(backend, []).append((f.props["VQDSR_KTop"], f.props["VQDSR_KMid"], f.props["VQDSR_KBottom"]))
         outs[backend] = got
-        rows.append([f"{backend} 320x180", (time.perf_counter() - t) * 1000 / d.num_frames])
+        rows.append([f"{backend} {LR_W}x{LR_H}", (time.perf_counter() - t) * 1000 / d.num_frames])
     r.check("same per-frame ranks on cuda and cpu", props["cpu"] == props["cuda"])
     ps = [psnr(c, g) for c, g in zip(outs["cpu"], outs["cuda"])]
     r.figures.update({"psnr_cuda_vs_cpu_min": min(ps), "psnr_cuda_vs_cpu_mean": statistics.fmean(
@@ -552,20 +577,21 @@ def step_degrade(ctx: Ctx, r: Report) -> None:
     r.check("cuda output finite", all(np.isfinite(g).all() for g in outs["cuda"]))
     r.check(f"cuda vs cpu >= {DEGRADE_PSNR_MIN:.0f} dB on every frame", min(ps) >= DEGRADE_PSNR_MIN,
             f"min {min(ps):.2f} dB")
-    d2 = vsvqdsr.Degrade(frames, backend="cuda", seed=7)
+    d2 = vsvqdsr.Degrade(frames, backend=GPU, seed=7)
     rev = [None] * d2.num_frames
     for n in reversed(range(d2.num_frames)):
         f = d2.get_frame(n)
         rev[n] = np.stack([np.asarray(f[p], np.float32) for p in range(3)])
     r.check("cuda: reverse request order gives the same bytes", all(np.array_equal(x, y)
                                                                      for x, y in zip(rev, outs["cuda"])))
-    big = core.resize.Bicubic(frames[:3], width=1280, height=720)
-    d3 = vsvqdsr.Degrade(big, backend="cuda", seed=7)
-    d3.get_frame(0)
-    t = time.perf_counter()
-    for n in range(1, 3):
-        d3.get_frame(n)
-    rows.append(["cuda 1280x720", (time.perf_counter() - t) * 1000 / 2])
+    if not REHEARSAL:
+        big = core.resize.Bicubic(frames[:3], width=1280, height=720)
+        d3 = vsvqdsr.Degrade(big, backend=GPU, seed=7)
+        d3.get_frame(0)
+        t = time.perf_counter()
+        for n in range(1, 3):
+            d3.get_frame(n)
+        rows.append(["cuda 1280x720", (time.perf_counter() - t) * 1000 / 2])
     r.table(f"Degrade (degrade-lite, paper ranks), {_cuda_name()}", ["backend, size", "ms/frame"], rows)
 
 
@@ -580,7 +606,7 @@ def step_tensorrt(ctx: Ctx, r: Report) -> None:
 
     ref = reference(ctx)
     a, b = SCENE2
-    src = vs.core.bs.VideoSource(str(ctx.sample), cachemode=0)[a:b]
+    src = source(ctx)[a:b]
     rows = []
     for fp16 in (False, True):
         prec = "fp16" if fp16 else "fp32"
@@ -598,7 +624,7 @@ def step_tensorrt(ctx: Ctx, r: Report) -> None:
         r.check(f"trt {prec}: finite, every frame >= {PSNR_MIN[prec]:.0f} dB against the CPU",
                 s["finite"] and s["psnr_min"] >= PSNR_MIN[prec], f"min {s['psnr_min']:.2f} dB")
     r.table(f"Upscale backend=trt (TensorRT {tensorrt.__version__}) on scene 2 vs the CPU render",
-            ["variant", "frames", "PSNR min", "PSNR mean", "max |diff|", "fps", "first frame s (engine)"], rows)
+            ["variant", "frames", "PSNR min", "PSNR mean", "max abs diff", "fps", "first frame s (engine)"], rows)
 
 
 def _clean(v: Any) -> Any:
