@@ -29,6 +29,17 @@ def _log(msg: str) -> None:
     print(f"gpu-check: {msg}", file=sys.stderr, flush=True)
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _tail(text: str, n: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-n:])
 
@@ -115,8 +126,8 @@ class _Run:
             pip_whl = next((w for w in wheels if w.name.startswith("pip-")), None)
             if pip_whl is None:
                 raise _Fail("the kit has no pip wheel")
-            pip = [self.python(), f"{pip_whl}/pip", "install", "--no-index", "--no-deps", "--no-compile", "--ignore-installed",
-                   "--disable-pip-version-check", "--no-warn-script-location"]
+            pip = [self.python(), f"{pip_whl}/pip", "install", "--no-index", "--no-deps", "--no-compile",
+                   "--ignore-installed", "--disable-pip-version-check", "--no-warn-script-location"]
             t = time.monotonic()
             res = self.sh([*pip, *wheels], log, deadline - time.monotonic())
             if res.returncode:
@@ -205,8 +216,7 @@ class _Run:
                 cuda = bool(cuda) if cuda is not None else None
             _log(f"{step.name}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
             self.results.append(entry)
-        machine = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-                   "cores": os.cpu_count()}
+        machine = {"python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count()}
         imports = next((s for s in self.results if s["name"] == "imports"), {})
         for k in ("torch", "cuda_device", "vapoursynth"):
             if k in imports.get("figures", {}):
