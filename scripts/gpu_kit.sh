@@ -4,7 +4,10 @@
 # git), at the versions installed in .venv; then print the kit's size and the working tree's, which
 # must stay well inside the 64 MiB that travel with a call. Needs the package registry.
 #
-#   scripts/gpu_kit.sh [--out DIR] [--from-installed]   (--from-installed: repack .venv's, offline)
+#   scripts/gpu_kit.sh [--out DIR] [--from-installed]
+#
+# --from-installed repacks .venv's installed distributions instead (no registry needed; valid because
+# .venv is CPython 3.12 on x86-64 Linux like the GPU machine).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

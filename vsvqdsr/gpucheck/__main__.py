@@ -16,7 +16,7 @@ def _kit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.from_installed:
-        wheels = kit.from_installed(out)
+        wheels = kit.from_installed(out, compress=True)
         source = f"repacked from the distributions installed in {sys.prefix} (no network)"
     else:
         wheels = kit.download(out)

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -199,9 +200,13 @@ def wheel_from_installed(name: str, out_dir: Path, compress: bool = False) -> Pa
     return path
 
 
-def from_installed(kit: Path, dists: tuple[str, ...] = KIT_DISTS) -> list[Path]:
-    """Fill ``kit/wheels`` by repacking this interpreter's installed distributions (no network)."""
-    return [wheel_from_installed(d, kit / "wheels") for d in dists]
+def from_installed(kit: Path, dists: tuple[str, ...] = KIT_DISTS, compress: bool = False) -> list[Path]:
+    """Fill ``kit/wheels`` by repacking this interpreter's installed distributions (no network).
+    Only where this interpreter is what the GPU machine runs: CPython 3.12 on x86-64 Linux."""
+    here = (sys.implementation.name, sys.version_info[:2], sys.platform, platform.machine())
+    if here != ("cpython", (3, 12), "linux", "x86_64"):
+        raise KitError(f"repacking needs CPython 3.12 on x86-64 Linux (the GPU machine's), this is {here}")
+    return [wheel_from_installed(d, kit / "wheels", compress) for d in dists]
 
 
 def write_manifest(kit: Path, wheels: list[Path], source: str) -> dict:
