@@ -57,7 +57,7 @@ def test_bad_inputs_are_named(tmp_path, capsys):
 
 def test_damage_of_a_benchmark_set(tmp_path, capsys):
     """--damage: per-severity PSNR of a real-chain benchmark set's LR against its clean LR."""
-    from train_helpers import make_clip_frames
+    from vsvqdsr.training.synthetic import make_clip_frames
 
     from vsvqdsr.evaluation.build import build_set
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from train_helpers import make_clip_frames, write_clip_folders
+from vsvqdsr.training.synthetic import make_clip_frames, write_clip_folders
 
 HR = 200  # NIQE needs more than 192 px each side
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train_helpers import make_clip_frames, write_clip_folders
+from vsvqdsr.training.synthetic import make_clip_frames, write_clip_folders
 from vsvqdsr.training.data import ClipSampler, TrainClips, augment_clip, find_sources, sample_window
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from train_helpers import write_clip_folders
+from vsvqdsr.training.synthetic import write_clip_folders
 from vsvqdsr.nets.vsr import RecurrentVSR
 from vsvqdsr.training.data import ClipSampler, TrainClips, find_sources
 from vsvqdsr.training.degradations import stage2_degrade, usm_sharp

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugin_tests"))
 
 
 def main() -> None:
@@ -33,7 +30,7 @@ def main() -> None:
 
     import torch
 
-    from train_helpers import write_clip_folders
+    from vsvqdsr.training.synthetic import write_clip_folders
     from vsvqdsr.nets.vqgan import LITE_CONFIG, MultiScaleVQGAN
     from vsvqdsr.training.vsr_train import TrainConfig, train
     from vsvqdsr.weights.degrader import save_degrader

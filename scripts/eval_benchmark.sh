@@ -14,7 +14,7 @@ EVAL_SET="${EVAL_SET:-eval_set}"
 OUT="${OUT:-out/eval}"
 THREADS="${THREADS:-2}"
 if [ ! -f "$EVAL_SET/benchmark.json" ]; then
-  "$PY" scripts/make_eval_set.py --out "$EVAL_SET" --threads "$THREADS"
+  "$PY" -m vsvqdsr.cli.main eval build --out "$EVAL_SET" --threads "$THREADS"
 fi
 args=("$EVAL_SET" --out "$OUT" --threads "$THREADS")
 # shellcheck disable=SC2206

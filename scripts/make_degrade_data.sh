@@ -87,7 +87,7 @@ done
 # optional (MORE=1): more synfig-examples artwork as extra clean clips -- glossy gradients (candy),
 # flat fills with hard edges (japan), a textured backdrop (wallpaper), outlined logos with gradients
 # (installer-logo, logo) as the same slow pans, plus two animations: star (flat, outlined) and cells
-# (soft animated gradients). Never the benchmark's eye/headmo/eyes.sif (scripts/make_eval_set.py).
+# (soft animated gradients). Never the benchmark's eye/headmo/eyes.sif (vsvqdsr/evaluation/sources.py).
 if [ "${MORE:-0}" = 1 ]; then
   for s in candy japan wallpaper installer-logo logo; do
     case "$s" in eye|eyes|headmo) echo "refusing benchmark source $s.sif" >&2; exit 2;; esac

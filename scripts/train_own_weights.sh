@@ -116,9 +116,9 @@ more roundg-soft "$RUNS/roundd-grad/checkpoints/latest.pt" 31 "${soft[@]}" "${so
 "$VQDSR" export "$ck" -o "$RUNS/ablation-basic-$ABL_ITERS.safetensors" --name "ablation-basic-$ABL_ITERS" --force
 "$VQDSR" export "$RUNS/vq" -o "$RUNS/ablation-vq-$ABL_ITERS.safetensors" --name "ablation-vq-$ABL_ITERS" --force
 
-[ -f "$EVAL_SET/benchmark.json" ] || python scripts/make_eval_set.py --out "$EVAL_SET"
+[ -f "$EVAL_SET/benchmark.json" ] || "$VQDSR" eval build --out "$EVAL_SET"
 "$VQDSR" eval "$EVAL_SET" --out "$EVAL_OUT" --methods bicubic lanczos realesr-animevideov3 animesr-v1 animesr-v2 \
   --checkpoint "$RUNS/vqdsr-ft.safetensors" "$RUNS/round-a.safetensors" "$RUNS/round-b.safetensors" \
   "$RUNS/ablation-basic-$ABL_ITERS.safetensors" \
   "$RUNS/ablation-vq-$ABL_ITERS.safetensors"
-python scripts/check_wins.py "$EVAL_OUT/results.json" vqdsr-ft || true
+"$VQDSR" eval verdict "$EVAL_OUT/results.json" vqdsr-ft || true

@@ -1,11 +1,21 @@
-"""``vqdsr eval``: the quality benchmark (methods side by side on a benchmark set).
+"""``vqdsr eval``: the quality benchmark (methods side by side on a benchmark set), and its verbs.
 
-Writes ``DIR/results.md``, ``DIR/results.json``, ``DIR/charts/<metric>.png`` and ``DIR/crops.png``
-(all atomically); SR frames and per-clip metrics are cached under ``DIR/cache``. See docs/benchmark.md.
+* ``vqdsr eval EVAL_SET --out DIR`` writes ``DIR/results.md``, ``DIR/results.json``,
+  ``DIR/charts/<metric>.png`` and ``DIR/crops.png`` (all atomically); SR frames and per-clip metrics
+  are cached under ``DIR/cache``;
+* ``vqdsr eval build --out EVAL_SET`` renders and degrades the benchmark set;
+* ``vqdsr eval verdict RESULTS METHOD`` prints WIN/LOSS per metric and severity against the best
+  baseline (exit 0 only when every cell is a win, 1 otherwise);
+* ``vqdsr eval card RESULTS METHOD CARD --command ...`` writes the figures into a model card and
+  sets or removes its ``benchmark_rank`` (the default-model marker).
+
+A benchmark set folder literally named ``build``, ``verdict`` or ``card`` is passed as ``./build``.
+Bad input: one line on stderr, exit status 2. See docs/benchmark.md.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .main import CLIError
@@ -36,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name:<24} {kind}")
         return 0
     if args.eval_set is None or args.out is None:
-        raise CLIError("EVAL_SET and --out are required (build a set with scripts/make_eval_set.py)")
+        raise CLIError("EVAL_SET and --out are required (build a set with `vqdsr eval build --out EVAL_SET`)")
     try:
         bset = load_set(args.eval_set, verify=args.verify)
     except (FileNotFoundError, ValueError) as e:
@@ -77,8 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     crop = D["cvvdp_crop"]
     crop_s = f"{crop[0]}x{crop[1]}" if crop else "full"  # type: ignore[index]
     p = sub.add_parser("eval", help="quality benchmark: methods side by side on a benchmark set",
-                       description="Run methods over a benchmark set (scripts/make_eval_set.py) and write "
-                                   "results.md, results.json, charts/*.png and crops.png to --out.")
+                       description="Run methods over a benchmark set (`vqdsr eval build`) and write "
+                                   "results.md, results.json, charts/*.png and crops.png to --out. "
+                                   "Related verbs: vqdsr eval build | verdict | card (see their --help).")
     p.add_argument("eval_set", nargs="?", metavar="EVAL_SET", help="benchmark set folder (holds benchmark.json)")
     p.add_argument("--out", "-o", help="output folder (also holds the cache)")
     p.add_argument("--methods", nargs="+", metavar="NAME",
@@ -104,3 +115,111 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--list-methods", action="store_true", help="list available method names and exit")
     p.set_defaults(func=_run)
+    _add_verbs(sub)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ..evaluation.sources import EvalSetError, make_eval_set
+
+    try:
+        make_eval_set(args.out, args.render_cache, threads=args.threads)
+    except (EvalSetError, ValueError, OSError) as e:
+        raise CLIError(str(e)) from e
+    return 0
+
+
+def _results(path: str) -> dict:
+    from ..evaluation.verdict import read_results
+
+    try:
+        return read_results(path)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot read results {path}: {e}") from e
+
+
+def _key_error(e: KeyError) -> CLIError:
+    return CLIError(str(e.args[0]) if e.args else "malformed results file")
+
+
+def _verdict(args: argparse.Namespace) -> int:
+    from ..evaluation.verdict import compare
+    from ..weights.loading import atomic_write_bytes
+
+    results = _results(args.results)
+    try:
+        rows = compare(results, args.method, args.against, args.metrics)
+    except KeyError as e:
+        raise _key_error(e) from e
+    for r in rows:
+        arrow = "higher" if r["higher_is_better"] else "lower"
+        print(f"{r['metric']:<12} {r['scope']:<8} {args.method} {r['value']:8.3f}  vs  best baseline "
+              f"{r['best_baseline']:<22} {r['baseline_value']:8.3f}  ({arrow} is better)  "
+              f"{'WIN' if r['win'] else 'LOSS'}")
+    wins = sum(r["win"] for r in rows)
+    print(f"{wins} of {len(rows)} cells won")
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(rows, indent=1).encode("utf-8"))
+    return 0 if wins == len(rows) else 1
+
+
+def _card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..evaluation.verdict import update_card, write_card
+
+    results = _results(args.results)
+    path = Path(args.card)
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot read model card {path}: {e}") from e
+    if not isinstance(card, dict):
+        raise CLIError(f"model card {path} is not a JSON object")
+    try:
+        card = update_card(card, results, args.method, args.eval_command)
+    except KeyError as e:
+        raise _key_error(e) from e
+    write_card(path, card)
+    b = card["benchmark"]
+    rank = "benchmark_rank 1 (default model)" if "benchmark_rank" in card else "no benchmark_rank (not the default)"
+    print(f"vqdsr eval card: {path}: goal cells won {b['goal_cells_won']}; {rank}", file=sys.stderr)
+    return 0
+
+
+def _add_verbs(sub: argparse._SubParsersAction) -> None:
+    from ..evaluation.verdict import BASELINES, GOAL_METRICS
+
+    p = sub.add_parser("eval build", help="render and degrade the quality benchmark set",
+                       description="Render four clean cel-animation clips (synfig-examples, openclipart-svg) and "
+                                   "degrade them through real ffmpeg chains into a benchmark set. Needs synfig, "
+                                   "rsvg-convert and ffmpeg. See docs/benchmark.md.")
+    p.add_argument("--out", "-o", required=True, metavar="EVAL_SET", help="set folder (replaced as a whole)")
+    p.add_argument("--render-cache", metavar="DIR",
+                   help="folder for the synfig/rsvg renders (default ~/.cache/vsvqdsr/eval-render)")
+    p.add_argument("--threads", type=int, default=2, help="synfig render threads (default 2)")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("eval verdict", help="WIN/LOSS of a method against the best baseline, per metric and severity",
+                       description="Compare a method with the best baseline in every (metric, severity) cell of a "
+                                   "`vqdsr eval` results.json. Exit 0 when every cell is a win, 1 otherwise, "
+                                   "2 for bad input.")
+    p.add_argument("results", help="results.json written by `vqdsr eval`")
+    p.add_argument("method", help="method name in the results (a checkpoint's file stem)")
+    p.add_argument("--against", nargs="+", default=list(BASELINES), metavar="NAME",
+                   help=f"baselines (default {' '.join(BASELINES)})")
+    p.add_argument("--metrics", nargs="+", default=list(GOAL_METRICS), metavar="NAME",
+                   help=f"metrics (default {' '.join(GOAL_METRICS)})")
+    p.add_argument("--json", metavar="FILE", help="also write the rows here")
+    p.set_defaults(func=_verdict)
+
+    p = sub.add_parser("eval card", help="write a model's benchmark figures and default-model rank into its card",
+                       description="Fill a model card's benchmark section from a `vqdsr eval` results.json and set "
+                                   "benchmark_rank = 1 (the default model) only when every goal cell "
+                                   f"({', '.join(GOAL_METRICS)}, overall and per severity) beats every baseline "
+                                   f"({', '.join(BASELINES)}); remove it otherwise. The card is rewritten atomically.")
+    p.add_argument("results", help="results.json written by `vqdsr eval`")
+    p.add_argument("method", help="the model's method name in the results")
+    p.add_argument("card", help="the model card (.json) to update")
+    p.add_argument("--command", dest="eval_command", required=True, metavar="TEXT",
+                   help="the vqdsr eval command that produced the results")
+    p.set_defaults(func=_card)

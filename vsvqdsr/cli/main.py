@@ -1,6 +1,8 @@
 """``vqdsr``: the project's command line. Subcommands register themselves in :data:`COMMANDS`.
 
 Each subcommand module exposes ``add_parser(subparsers)`` which sets ``func`` on its parser.
+A two-word verb (``vqdsr eval build``) is a subparser named with the space in it: :func:`main`
+joins the first two arguments when they name one, so ``vqdsr eval EVAL_SET`` keeps its meaning.
 Errors are reported as ``vqdsr <cmd>: message`` on stderr with exit status 2.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
-COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval"]
+COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval", "export_degrader"]
 
 
 class CLIError(Exception):
@@ -72,9 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbs(parser: argparse.ArgumentParser) -> set[str]:
+    return {name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
+
+
+def join_verb(argv: list[str], verbs: set[str]) -> list[str]:
+    """``["eval", "build", ...]`` -> ``["eval build", ...]`` when ``"eval build"`` is a verb."""
+    if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in verbs:
+        return [f"{argv[0]} {argv[1]}", *argv[2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_verb(list(sys.argv[1:] if argv is None else argv), _verbs(parser)))
     try:
         rc = args.func(args)
     except CLIError as e:

@@ -115,7 +115,7 @@ def load_set(root: str | os.PathLike, verify: bool = False) -> BenchmarkSet:
     mpath = root / MANIFEST_NAME
     if not mpath.is_file():
         raise FileNotFoundError(f"load_set: {root} is not a benchmark set (no {MANIFEST_NAME}); "
-                                "build one with scripts/make_eval_set.py")
+                                "build one with `vqdsr eval build --out DIR`")
     raw = mpath.read_bytes()
     try:
         man = json.loads(raw)

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
-"""Build vsvqdsr's quality benchmark set from Debian-packaged cel-animation material.
+"""The quality benchmark's clean clips, rendered from Debian-packaged cel-animation material.
 
-    python scripts/make_eval_set.py --out eval_set [--render-cache DIR] [--threads 2]
-
-Sources (none of them is used by the training data, scripts/make_degrade_data.sh):
+:func:`make_eval_set` renders four clips and hands them to :func:`.build.build_set`, which applies
+the real ffmpeg degradation chains (``vqdsr eval build`` runs it). Sources (none of them is used by
+the training data, ``scripts/make_degrade_data.sh``):
 
 * ``eye``     synfig-examples ``eye.sif``: a painted eye opening (real synfig animation), 12 fps,
               frames 36-53 (3.0 s - 4.4 s), rendered at 960x544;
@@ -22,23 +21,32 @@ Sources (none of them is used by the training data, scripts/make_degrade_data.sh
 Camera moves are rendered in Python (affine warp with cubic interpolation at 2x, then an area
 downscale), so they are sub-pixel smooth and deterministic. Each clip has 18 frames, HR 544x960
 (LR 136x240: 540 is not a multiple of 8, 4:2:0 codecs need even LR sizes). The degradation chains
-are in :mod:`vsvqdsr.evaluation.build` (``SEVERITIES``); the manifest records the exact ffmpeg
-command lines. See docs/benchmark.md.
+are :data:`.build.SEVERITIES`; the manifest records the exact ffmpeg command lines. Needs the
+programs ``synfig``, ``rsvg-convert`` and ``ffmpeg``, the Debian packages synfig-examples and
+openclipart-svg, and OpenCV. See docs/benchmark.md.
 """
 from __future__ import annotations
 
-import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from .build import build_set, sha256_file
 
-from vsvqdsr.evaluation.build import build_set, read_png, sha256_file  # noqa: E402
+__all__ = ["EvalSetError", "REQUIRED_TOOLS", "default_render_cache", "missing_tools", "make_eval_set"]
+
+#: Programs the builder runs, and the Debian packages that provide them and the source material.
+REQUIRED_TOOLS = ("synfig", "rsvg-convert", "ffmpeg")
+INSTALL_HINT = "apt-get install synfig synfig-examples librsvg2-bin openclipart-svg ffmpeg"
+
+
+class EvalSetError(RuntimeError):
+    """The benchmark set cannot be built (a missing tool or source, a failed render)."""
+
 
 EX = Path(os.environ.get("SYNFIG_EXAMPLES", "/usr/share/doc/synfig-examples/examples"))
 CLIPART = Path("/usr/share/openclipart/svg")
@@ -47,17 +55,18 @@ FRAMES = 18
 FPS = 12
 
 
-def log(msg: str) -> None:
-    print(f"make_eval_set: {msg}", file=sys.stderr, flush=True)
+def _log(msg: str) -> None:
+    print(f"vqdsr eval build: {msg}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str]) -> None:
+def _run(cmd: list[str]) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"make_eval_set: failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise EvalSetError(f"{' '.join(cmd)} failed (exit {r.returncode}): {last}")
 
 
-def pkg_version(pkg: str) -> str:
+def _pkg_version(pkg: str) -> str:
     r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True)
     return r.stdout.strip() or "unknown"
 
@@ -68,7 +77,7 @@ def flatten(path: Path) -> np.ndarray:
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise SystemExit(f"make_eval_set: cannot read {path}")
+        raise EvalSetError(f"cannot read {path}")
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, -1)
     rgb = img[..., :3][..., ::-1].astype(np.float32)
@@ -78,9 +87,9 @@ def flatten(path: Path) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def synfig(sif: str, out: Path, w: int, h: int, threads: int, extra: list[str]) -> None:
+def _synfig(sif: str, out: Path, w: int, h: int, threads: int, extra: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    run(["synfig", "-q", "-T", str(threads), "-t", "png", "-w", str(w), "-h", str(h), *extra,
+    _run(["synfig", "-q", "-T", str(threads), "-t", "png", "-w", str(w), "-h", str(h), *extra,
          "-i", str(EX / sif), "-o", str(out)])
 
 
@@ -113,26 +122,26 @@ def clip_eye(cache: Path, threads: int) -> tuple[np.ndarray, dict]:
     d = cache / "eye"
     files = [d / f"eye.{n:04d}.png" for n in range(36, 36 + FRAMES)]
     if not all(f.is_file() for f in files):
-        log("rendering eye.sif (18 frames at 960x544; slow: synfig blurs)")
-        synfig("eye.sif", d / "eye.png", W, H, threads,
+        _log("rendering eye.sif (18 frames at 960x544; slow: synfig blurs)")
+        _synfig("eye.sif", d / "eye.png", W, H, threads,
                ["--fps", str(FPS), "--begin-time", "36f", "--end-time", f"{36 + FRAMES - 1}f"])
     return np.stack([flatten(f) for f in files]), {
-        "package": "synfig-examples", "version": pkg_version("synfig-examples"), "license": "GPL-2+",
+        "package": "synfig-examples", "version": _pkg_version("synfig-examples"), "license": "GPL-2+",
         "file": "eye.sif", "kind": "animation", "render": f"synfig -w {W} -h {H} --fps {FPS} frames 36-53"}
 
 
 def still(sif: str, cache: Path, threads: int) -> Path:
     p = cache / f"{Path(sif).stem}.png"
     if not p.is_file():
-        log(f"rendering {sif} (1920x1088 still)")
-        synfig(sif, p, 2 * W, 2 * H, threads, [])
+        _log(f"rendering {sif} (1920x1088 still)")
+        _synfig(sif, p, 2 * W, 2 * H, threads, [])
     return p
 
 
 def clip_still(sif: str, cache: Path, threads: int, move: dict) -> tuple[np.ndarray, dict]:
     big = flatten(still(sif, cache, threads))
     return camera(big, **move), {
-        "package": "synfig-examples", "version": pkg_version("synfig-examples"), "license": "GPL-2+",
+        "package": "synfig-examples", "version": _pkg_version("synfig-examples"), "license": "GPL-2+",
         "file": sif, "kind": "camera move over a still", "render": f"synfig -w {2 * W} -h {2 * H}",
         "camera": {k: list(v) if isinstance(v, tuple) else v for k, v in move.items()}}
 
@@ -181,7 +190,7 @@ def clip_clipart(cache: Path) -> tuple[np.ndarray, dict]:
         if len(picked) == 3:
             break
     if len(picked) < 3:
-        raise SystemExit("make_eval_set: fewer than 3 openclipart drawings passed the rule")
+        raise EvalSetError("fewer than 3 openclipart drawings passed the rule")
     # side by side on white, each scaled to 1000 px high with a margin, canvas 16:9 in height 1088
     tiles = []
     for _, rgb in picked:
@@ -196,7 +205,7 @@ def clip_clipart(cache: Path) -> tuple[np.ndarray, dict]:
     move = {"z0": round(z, 4), "z1": round(1.1 * z, 4), "c0": (0.25, 0.45), "c1": (0.5, 0.55)}
     frames = camera_strip(strip, move)
     return frames, {
-        "package": "openclipart-svg", "version": pkg_version("openclipart-svg"), "license": "public domain (CC0)",
+        "package": "openclipart-svg", "version": _pkg_version("openclipart-svg"), "license": "public domain (CC0)",
         "files": [f.replace(str(CLIPART) + "/", "") for f, _ in picked], "kind": "camera pan over drawings",
         "render": "rsvg-convert -w 800 -b white; scaled to 1000 px high, side by side",
         "rule": "sorted find, NR % 500 == 251, not in the training list (NR % 500 == 1), cel-look test",
@@ -212,34 +221,48 @@ def camera_strip(strip: np.ndarray, move: dict) -> np.ndarray:
     return camera(canvas, **move)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="eval_set", help="set folder (replaced as a whole)")
-    ap.add_argument("--render-cache", default=None,
-                    help="folder for the synfig/rsvg renders (default ~/.cache/vsvqdsr/eval-render)")
-    ap.add_argument("--threads", type=int, default=2, help="synfig render threads")
-    args = ap.parse_args()
-    cache = Path(args.render_cache or Path.home() / ".cache" / "vsvqdsr" / "eval-render")
-    for tool in ("synfig", "rsvg-convert", "ffmpeg"):
-        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
-            raise SystemExit(f"make_eval_set: {tool} is missing (apt-get install synfig synfig-examples "
-                             "librsvg2-bin openclipart-svg ffmpeg)")
+def default_render_cache() -> Path:
+    """Where the synfig/rsvg renders are kept between builds: ``~/.cache/vsvqdsr/eval-render``."""
+    return Path.home() / ".cache" / "vsvqdsr" / "eval-render"
+
+
+def missing_tools() -> list[str]:
+    """The programs of :data:`REQUIRED_TOOLS` not found on ``PATH``."""
+    return [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+
+
+def make_eval_set(out: str | os.PathLike, render_cache: str | os.PathLike | None = None,
+                  threads: int = 2) -> Path:
+    """Render the four clean clips and build the benchmark set in ``out`` (replaced as a whole).
+
+    Args:
+        out: the set folder.
+        render_cache: folder for the synfig/rsvg renders (default :func:`default_render_cache`);
+            reused by a later build, so only the degradation runs again.
+        threads: synfig render threads (>= 1).
+
+    Raises:
+        EvalSetError: a missing program or source, a failed render.
+    """
+    if threads < 1:
+        raise EvalSetError(f"threads must be >= 1, got {threads}")
+    missing = missing_tools()
+    if missing:
+        raise EvalSetError(f"{', '.join(missing)} missing ({INSTALL_HINT})")
+    cache = Path(render_cache) if render_cache is not None else default_render_cache()
     clips: dict[str, np.ndarray] = {}
     sources: dict[str, dict] = {}
-    clips["eye"], sources["eye"] = clip_eye(cache, args.threads)
+    clips["eye"], sources["eye"] = clip_eye(cache, threads)
     clips["headmo"], sources["headmo"] = clip_still(
-        "headmo.sif", cache, args.threads, {"z0": 1.6, "z1": 2.4, "c0": (0.78, 0.55), "c1": (0.84, 0.50)})
+        "headmo.sif", cache, threads, {"z0": 1.6, "z1": 2.4, "c0": (0.78, 0.55), "c1": (0.84, 0.50)})
     clips["eyes"], sources["eyes"] = clip_still(
-        "eyes.sif", cache, args.threads, {"z0": 2.2, "z1": 2.0, "c0": (0.16, 0.46), "c1": (0.42, 0.50)})
+        "eyes.sif", cache, threads, {"z0": 2.2, "z1": 2.0, "c0": (0.16, 0.46), "c1": (0.42, 0.50)})
     clips["clipart"], sources["clipart"] = clip_clipart(cache)
     for name, fr in clips.items():
-        assert fr.shape == (FRAMES, H, W, 3), (name, fr.shape)
-    log("degrading (3 severities x 4 clips, real ffmpeg encodes)")
-    out = build_set(args.out, clips, sources, fps=FPS, extra={
-        "built_by": "scripts/make_eval_set.py", "builder_sha256": sha256_file(__file__)})
-    log(f"wrote {out} ({sum(f.shape[0] for f in clips.values())} GT frames)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        if fr.shape != (FRAMES, H, W, 3):
+            raise EvalSetError(f"clip {name} has shape {fr.shape}, expected {(FRAMES, H, W, 3)}")
+    _log("degrading (3 severities x 4 clips, real ffmpeg encodes)")
+    result = build_set(out, clips, sources, fps=FPS, extra={
+        "built_by": "vqdsr eval build (vsvqdsr.evaluation.sources)", "builder_sha256": sha256_file(__file__)})
+    _log(f"wrote {result} ({sum(f.shape[0] for f in clips.values())} GT frames)")
+    return result

@@ -1,0 +1,143 @@
+"""The benchmark verdict behind the model card and the default-model decision, and its CLI verbs
+(``vqdsr eval verdict``, ``vqdsr eval card``); the two-word verbs beside ``vqdsr eval EVAL_SET``."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from vsvqdsr.cli.main import build_parser, main
+from vsvqdsr.evaluation.verdict import compare, update_card
+
+MET = {"ssimulacra2": True, "cvvdp": True, "flicker": False, "psnr_y": True}
+BASE = ("realesr-animevideov3", "animesr-v1", "animesr-v2")
+
+
+def _small(ours_light: float) -> dict:
+    sev = {"a": {"light": {"s2": 10.0, "fl": 2.0}, "heavy": {"s2": 1.0, "fl": 3.0}},
+           "ours": {"light": {"s2": ours_light, "fl": 1.0}, "heavy": {"s2": 2.0, "fl": 2.5}}}
+    overall = {m: {k: (v["light"][k] + v["heavy"][k]) / 2 for k in ("s2", "fl")} for m, v in sev.items()}
+    return {"metrics": {"s2": {"higher_is_better": True}, "fl": {"higher_is_better": False}},
+            "benchmark": {"severities": ["light", "heavy"]}, "per_severity": sev, "overall": overall}
+
+
+def _full(ours_cvvdp_heavy: float) -> dict:
+    base = {"light": {"ssimulacra2": 40.0, "cvvdp": 8.5, "flicker": 2.0, "psnr_y": 34.0},
+            "heavy": {"ssimulacra2": 1.0, "cvvdp": 7.3, "flicker": 3.0, "psnr_y": 30.0}}
+    ours = {"light": {"ssimulacra2": 41.0, "cvvdp": 8.6, "flicker": 1.9, "psnr_y": 34.5},
+            "heavy": {"ssimulacra2": 2.0, "cvvdp": ours_cvvdp_heavy, "flicker": 2.9, "psnr_y": 30.5}}
+    sev = {"ours": ours, **{b: base for b in BASE}}
+    overall = {m: {k: (v["light"][k] + v["heavy"][k]) / 2 for k in MET} for m, v in sev.items()}
+    return {"metrics": {k: {"higher_is_better": h} for k, h in MET.items()},
+            "benchmark": {"severities": ["light", "heavy"], "manifest_sha256": "ab" * 32},
+            "options": {"cvvdp_frames": 8}, "per_severity": sev, "overall": overall}
+
+
+def test_every_cell_must_win():
+    rows = compare(_small(11.0), "ours", ["a"], ["s2", "fl"])
+    assert len(rows) == 6 and all(r["win"] for r in rows)
+    lose = compare(_small(9.5), "ours", ["a"], ["s2", "fl"])
+    assert [(r["scope"], r["win"]) for r in lose if r["metric"] == "s2"] == [
+        ("overall", True), ("light", False), ("heavy", True)]
+    with pytest.raises(KeyError, match="not in the results: nobody"):
+        compare(_small(9.5), "nobody", ["a"], ["s2"])
+    with pytest.raises(KeyError, match="unknown metric 'psnr'"):
+        compare(_small(9.5), "ours", ["a"], ["psnr"])
+
+
+def test_rank_only_when_every_goal_cell_wins():
+    card = {"name": "ours", "benchmark": {"verdict": "kept"}, "benchmark_rank": 1}
+    lost = update_card(card, _full(7.25), "ours", "vqdsr eval ...")
+    assert "benchmark_rank" not in lost and lost["benchmark"]["verdict"] == "kept"
+    assert card["benchmark_rank"] == 1  # the input is not modified
+    assert lost["benchmark"]["goal_cells"]["cvvdp/heavy"] == "LOSS"
+    assert lost["benchmark"]["goal_cells_won"] == "8 of 9"
+    assert lost["benchmark"]["figures"]["heavy"]["cvvdp"] == 7.25
+    assert lost["benchmark"]["baselines"]["animesr-v1"]["light"]["psnr_y"] == 34.0
+    won = update_card({"name": "ours"}, _full(7.4), "ours", "vqdsr eval ...")
+    assert won["benchmark_rank"] == 1 and won["benchmark"]["goal_cells_won"] == "9 of 9"
+    assert won["benchmark"]["manifest_sha256"] == "ab" * 32
+
+
+def test_verdict_cli(tmp_path, capsys):
+    p = tmp_path / "results.json"
+    p.write_text(json.dumps(_small(9.0)))
+    assert main(["eval", "verdict", str(p), "ours", "--against", "a", "--metrics", "s2", "fl"]) == 1
+    out = capsys.readouterr().out
+    assert "LOSS" in out and out.splitlines()[-1] == "4 of 6 cells won"  # a tie overall is no win
+    p.write_text(json.dumps(_small(11.0)))
+    rows = tmp_path / "rows.json"
+    assert main(["eval", "verdict", str(p), "ours", "--against", "a", "--metrics", "s2", "fl",
+                 "--json", str(rows)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "6 of 6 cells won"
+    assert [r["win"] for r in json.loads(rows.read_text())] == [True] * 6
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["RES", "nobody", "--against", "a"], "vqdsr eval verdict: not in the results: nobody; have: a, ours"),
+    (["RES", "ours", "--against", "a", "--metrics", "psnr"], "vqdsr eval verdict: unknown metric 'psnr'; have: s2, fl"),
+    (["MISSING", "ours"], "vqdsr eval verdict: cannot read results"),
+    (["BAD", "ours"], "vqdsr eval verdict: cannot read results"),
+])
+def test_verdict_cli_bad_input(tmp_path, capsys, argv, says):
+    (tmp_path / "r.json").write_text(json.dumps(_small(9.0)))
+    (tmp_path / "bad.json").write_text("{not json")
+    paths = {"RES": tmp_path / "r.json", "MISSING": tmp_path / "none.json", "BAD": tmp_path / "bad.json"}
+    assert main(["eval", "verdict", *[str(paths.get(a, a)) for a in argv]]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and len(cap.err.splitlines()) == 1 and cap.err.startswith(says)
+
+
+def test_card_cli_rewrites_the_card_and_names_bad_input(tmp_path, capsys):
+    res, card = tmp_path / "results.json", tmp_path / "m.json"
+    res.write_text(json.dumps(_full(7.4)))
+    card.write_text(json.dumps({"name": "ours"}))
+    assert main(["eval", "card", str(res), "ours", str(card), "--command", "vqdsr eval x"]) == 0
+    out = json.loads(card.read_text())
+    assert out["benchmark_rank"] == 1 and out["benchmark"]["command"] == "vqdsr eval x"
+    assert card.read_text().endswith("}\n") and stat.S_IMODE(os.stat(card).st_mode) == 0o644
+    cap = capsys.readouterr()
+    assert cap.out == "" and "benchmark_rank 1 (default model)" in cap.err
+    before = card.read_bytes()
+    assert main(["eval", "card", str(res), "nobody", str(card), "--command", "c"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("vqdsr eval card: not in the results: nobody")
+    (tmp_path / "list.json").write_text("[]")
+    assert main(["eval", "card", str(res), "ours", str(tmp_path / "list.json"), "--command", "c"]) == 2
+    assert "is not a JSON object" in capsys.readouterr().err
+    assert card.read_bytes() == before  # untouched on error
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    res.write_text(json.dumps(_full(7.25)))  # a lost cell takes the default-model rank away
+    assert main(["eval", "card", str(res), "ours", str(card), "--command", "c"]) == 0
+    assert "benchmark_rank" not in json.loads(card.read_text())
+
+
+def test_two_word_verbs_keep_the_old_eval_form():
+    parser = build_parser()
+    from vsvqdsr.cli import eval as cli_eval
+    from vsvqdsr.cli.main import _verbs, join_verb
+
+    verbs = _verbs(parser)
+    assert {"eval", "eval build", "eval verdict", "eval card", "export degrader"} <= verbs
+    old = parser.parse_args(join_verb(["eval", "my_set", "--out", "o"], verbs))
+    assert old.func is cli_eval._run and old.eval_set == "my_set" and old.out == "o"
+    dotted = parser.parse_args(join_verb(["eval", "./build", "--out", "o"], verbs))
+    assert dotted.func is cli_eval._run and dotted.eval_set == "./build"
+    new = parser.parse_args(join_verb(["eval", "build", "--out", "s"], verbs))
+    assert new.func is cli_eval._build and new.out == "s" and new.threads == 2
+    assert join_verb(["eval"], verbs) == ["eval"]
+
+
+def test_eval_build_bad_input(tmp_path, capsys, monkeypatch):
+    assert main(["eval", "build", "--out", str(tmp_path / "s"), "--threads", "0"]) == 2
+    assert capsys.readouterr().err == "vqdsr eval build: threads must be >= 1, got 0\n"
+    monkeypatch.setenv("PATH", str(tmp_path))  # none of synfig, rsvg-convert, ffmpeg
+    assert main(["eval", "build", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vqdsr eval build: synfig, rsvg-convert, ffmpeg missing (apt-get install")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "s").exists()
+    with pytest.raises(SystemExit) as e:  # argparse: --out is required
+        main(["eval", "build"])
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
