@@ -55,6 +55,9 @@ def test_segment_starts_restart_in_every_scene_and_explicit_warmup():
 
 
 def test_default_warmup_matches_upscale():
+    from vsvqdsr.filters import scenes
+
+    assert default_warmup is scenes.default_warmup  # one definition, shared with Upscale
     assert [default_warmup(n) for n in (2, 6, 32, 100)] == [1, 3, 16, 16]
 
 
@@ -84,3 +87,30 @@ def test_cut_strings_round_trip():
     assert format_cuts([0, 12, 84]) == "0,12,84"
     with pytest.raises(ValueError, match="comma-separated"):
         parse_cuts("0,x")
+
+
+def test_farm_cuts_are_upscales_cuts():
+    """The farm's detect_cuts and Upscale's SceneIndex run one rule: own props win over scd.Detect."""
+    import vapoursynth as vs
+    from conftest import clip_from_array, textured_frames
+
+    from vsvqdsr.farm import cuts as farm_cuts
+    from vsvqdsr.filters import scenes
+    from vsvqdsr.filters.formats import to_float_rgb
+
+    assert farm_cuts.cut_flags is scenes.cut_flags
+    clip = clip_from_array(textured_frames(12, 48, 64, seed=3, cut=6))
+    own = {3: 1, 6: 0}  # frame 3 claims a cut, frame 6 (a real cut) denies one; the rest carry no prop
+
+    def mark(n, f):
+        out = f.copy()
+        if n in own:
+            out.props["_SceneChangePrev"] = own[n]
+        return out
+
+    marked = vs.core.std.ModifyFrame(clip, clip, mark)
+    for c, expected in ((clip, [0, 6]), (marked, [0, 3])):
+        index = scenes.SceneIndex(to_float_rgb(c), scene_detect=True)
+        upscale_cuts = [n for n, f in enumerate(index.cuts.frames()) if f.props["C"]]
+        assert farm_cuts.detect_cuts(c) == upscale_cuts == expected
+    assert farm_cuts.detect_cuts(clip, scene_detect=False) == [0]

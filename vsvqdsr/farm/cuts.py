@@ -1,16 +1,19 @@
 """Scene starts of a whole input, found the way ``vqdsr.Upscale`` finds them, and put back as props.
 
-``detect_cuts`` mirrors :class:`vsvqdsr.filters.scenes.SceneIndex`: a frame starts a scene when it
-carries ``_SceneChangePrev`` = 1 itself, else when ``scd.Detect`` on half-size GRAY8 luma (BT.709
-from the float RGB that ``Upscale`` sees) flags it; frame 0 always starts one. ``apply_cuts`` sets
-``_SceneChangePrev`` on every frame from such a list, so a script that uses it sees exactly these
-scenes whatever range of it is rendered.
+``detect_cuts`` runs the very rule ``Upscale`` runs (:func:`vsvqdsr.filters.scenes.cut_flags`, on
+the float RGB that ``Upscale`` sees): a frame starts a scene when it carries ``_SceneChangePrev`` = 1
+itself, else when ``scd.Detect`` on half-size GRAY8 luma flags it; frame 0 always starts one.
+``apply_cuts`` sets ``_SceneChangePrev`` on every frame from such a list, so a script that uses it
+sees exactly these scenes whatever range of it is rendered.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import vapoursynth as vs
+
+from ..filters.formats import to_float_rgb
+from ..filters.scenes import cut_flags
 
 __all__ = ["detect_cuts", "apply_cuts", "parse_cuts", "format_cuts"]
 
@@ -61,30 +64,7 @@ def detect_cuts(clip: vs.VideoNode, scene_detect: bool = True, thresh: int | Non
         thresh: ``scd.Detect`` threshold (its default when None).
         progress: called with the number of frames done after each frame.
     """
-    from ..filters.formats import to_float_rgb
-
-    core = vs.core
-    rgb = to_float_rgb(clip)
-    tiny = core.std.BlankClip(rgb, width=8, height=8, format=vs.GRAY8, keep=True)
-    sources = [tiny, rgb]
-    if scene_detect:
-        gray = core.resize.Bilinear(rgb, format=vs.GRAY8, matrix_s="709",
-                                    width=max(8, rgb.width // 2), height=max(8, rgb.height // 2))
-        sources.append(core.scd.Detect(gray, **({} if thresh is None else {"thresh": int(thresh)})))
-
-    def flag(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        cut = n == 0
-        if not cut:
-            own = f[1].props.get("_SceneChangePrev")
-            if own is not None:
-                cut = bool(own)
-            elif len(f) > 2:
-                cut = bool(f[2].props.get("_SceneChangePrev", 0))
-        out = f[0].copy()
-        out.props["C"] = int(cut)
-        return out
-
-    flags = core.std.ModifyFrame(tiny, sources, flag)
+    flags = cut_flags(to_float_rgb(clip), scene_detect, thresh)
     cuts = []
     for n, frame in enumerate(flags.frames()):
         if frame.props["C"]:

@@ -70,10 +70,10 @@ ARG_NAMES = ("src", "cuts", "model", "backend", "max_chain", "threads")
 
 def write_wrapper(template: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Write the wrapper script that runs ``template`` with the job arguments (atomically)."""
+    from ..weights.loading import atomic_write_bytes  # torch: imported only where a file is written
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(WRAPPER.format(template=str(Path(template).resolve()), names=list(ARG_NAMES)))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, WRAPPER.format(template=str(Path(template).resolve()), names=list(ARG_NAMES)).encode())
     return path
 
 

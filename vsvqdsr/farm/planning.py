@@ -1,4 +1,4 @@
-"""Cutting a timeline into independently renderable chunks (pure; no VapourSynth, no Ray).
+"""Cutting a timeline into independently renderable chunks (pure computation; no Ray).
 
 A chunk ``[start, end)`` is rendered by the chunked farm as the frame range ``start .. end - 1`` of
 the *whole* script (``vspipe -s start -e end-1``). ``vqdsr.Upscale`` gives the same frame for any
@@ -17,6 +17,9 @@ Frame numbers are 0-based; ranges are half-open.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The farm plans on Upscale's own default, so the two can never disagree.
+from ..filters.scenes import default_warmup
 
 __all__ = ["Chunk", "default_warmup", "split_points", "plan_chunks", "normalise_cuts"]
 
@@ -42,11 +45,6 @@ class Chunk:
     def warmup(self) -> int:
         """Network steps run before ``start`` whose outputs are dropped."""
         return self.start - self.src_start
-
-
-def default_warmup(max_chain: int) -> int:
-    """``vqdsr.Upscale``'s default warm-up for ``max_chain=N``: ``min(16, N // 2)`` frames."""
-    return min(16, max_chain // 2)
 
 
 def normalise_cuts(cuts: list[int] | tuple[int, ...], num_frames: int) -> list[int]:

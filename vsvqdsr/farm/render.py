@@ -26,14 +26,14 @@ import json
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..filters.scenes import default_warmup
 from . import jobs
 from .join import join_and_mux
-from .planning import Chunk, default_warmup, plan_chunks
+from .planning import Chunk, plan_chunks
 from .report import ChunkRecord, RenderReport
 
 __all__ = ["RenderSettings", "FarmError", "render", "DEFAULT_TEMPLATE", "require_ray"]
@@ -100,9 +100,9 @@ def _sha256(path: Path) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    from ..weights.loading import atomic_write_bytes  # torch: imported only where a file is written
+
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
 
 
 @dataclass

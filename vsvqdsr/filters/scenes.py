@@ -1,10 +1,15 @@
 """Scene starts as a VapourSynth-resolved chain: for every frame n, the first frame of n's scene.
 
-Scene cuts come from the input's own ``_SceneChangePrev`` prop where a frame carries it, else from
-``scd.Detect`` (when enabled). ``scene_start(n)`` is found without requesting any frame of the
-recurrent output: a tiny clip whose frame n is produced once frame n-1's start is known (VapourSynth
-resolves that chain), remembered in an array of one integer per frame (8 bytes a frame; never evicted,
-so no race between deciding and reading).
+The scene-cut rule (:func:`cut_flags`, the one definition ``vqdsr.Upscale`` and the render farm's
+``detect_cuts`` share): frame 0 starts a scene; any other frame starts one when it carries
+``_SceneChangePrev`` = 1 itself, else (no such prop, scene detection enabled) when ``scd.Detect`` on
+half-size GRAY8 luma (BT.709) flags it. The default warm-up before a restart inside a scene
+(:func:`default_warmup`) lives here for the same reason: the farm plans chunk boundaries on it.
+
+``scene_start(n)`` is found without requesting any frame of the recurrent output: a tiny clip whose
+frame n is produced once frame n-1's start is known (VapourSynth resolves that chain), remembered in
+an array of one integer per frame (8 bytes a frame; never evicted, so no race between deciding and
+reading).
 
 Lifetime: the nodes' callbacks hold this object weakly; the user of :attr:`SceneIndex.info` (the
 recurrent chain, the degrade filter's selector) must keep the ``SceneIndex`` itself alive.
@@ -16,7 +21,46 @@ import vapoursynth as vs
 
 from .lifetime import WeakCall
 
-__all__ = ["SceneIndex"]
+__all__ = ["SceneIndex", "cut_flags", "default_warmup"]
+
+
+def default_warmup(max_chain: int) -> int:
+    """``Upscale``'s default warm-up for ``max_chain=N``: ``min(16, N // 2)`` frames run (and
+    dropped) before each restart inside a scene, so the restart does not show."""
+    return min(16, max_chain // 2)
+
+
+def cut_flags(rgb: vs.VideoNode, scene_detect: bool, thresh: int | None = None) -> vs.VideoNode:
+    """The scene-cut rule as a tiny clip: frame n is 8x8 GRAY8 with prop ``C`` = 1 when n starts a
+    scene, 0 otherwise (see the module docstring).
+
+    Args:
+        rgb: the clip whose props are read and which is measured (``Upscale`` passes its float RGB).
+        scene_detect: use ``scd.Detect`` where a frame carries no ``_SceneChangePrev``.
+        thresh: ``scd.Detect``'s threshold (its own default when None).
+    """
+    core = vs.core
+    tiny = core.std.BlankClip(rgb, width=8, height=8, format=vs.GRAY8, keep=True)
+    sources = [tiny, rgb]
+    if scene_detect:
+        # Luma at half size is plenty for cut detection and cheap.
+        gray = core.resize.Bilinear(rgb, format=vs.GRAY8, matrix_s="709",
+                                    width=max(8, rgb.width // 2), height=max(8, rgb.height // 2))
+        sources.append(core.scd.Detect(gray, **({} if thresh is None else {"thresh": int(thresh)})))
+
+    def flag(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        cut = n == 0
+        if not cut:
+            own = f[1].props.get("_SceneChangePrev")
+            if own is not None:
+                cut = bool(own)
+            elif len(f) > 2:
+                cut = bool(f[2].props.get("_SceneChangePrev", 0))
+        out = f[0].copy()
+        out.props["C"] = int(cut)
+        return out
+
+    return core.std.ModifyFrame(tiny, sources, flag)
 
 
 class SceneIndex:
@@ -35,28 +79,7 @@ class SceneIndex:
         self._starts = np.full(n_frames, -1, dtype=np.int64)
         tiny = core.std.BlankClip(rgb, width=8, height=8, format=vs.GRAY8, keep=True)
         self._tiny = tiny
-        sources = [tiny, rgb]
-        if scene_detect:
-            # Luma at half size is plenty for cut detection and cheap.
-            gray = core.resize.Bilinear(rgb, format=vs.GRAY8, matrix_s="709",
-                                        width=max(8, rgb.width // 2), height=max(8, rgb.height // 2))
-            det = core.scd.Detect(gray, **({} if thresh is None else {"thresh": int(thresh)}))
-            sources.append(det)
-
-        def cut_selector(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-            fs = f
-            flag = n == 0
-            if not flag:
-                own = fs[1].props.get("_SceneChangePrev")
-                if own is not None:
-                    flag = bool(own)
-                elif len(fs) > 2:
-                    flag = bool(fs[2].props.get("_SceneChangePrev", 0))
-            out = fs[0].copy()
-            out.props["C"] = int(flag)
-            return out
-
-        self.cuts = core.std.ModifyFrame(tiny, sources, cut_selector)
+        self.cuts = cut_flags(rgb, scene_detect, thresh)
         end = core.std.SetFrameProps(tiny[0], C=1)
         self.cuts_next = end if n_frames == 1 else self.cuts[1:] + end
 

@@ -12,7 +12,7 @@ from ..weights import WeightsError, load_state_dict, resolve_model
 from ..weights.descriptors import build_network
 from .chain import ChainPlan, RecurrentChain
 from .formats import check_clip, check_color_props, to_float_rgb
-from .scenes import SceneIndex
+from .scenes import SceneIndex, default_warmup
 
 __all__ = ["Upscale"]
 
@@ -126,7 +126,7 @@ def Upscale(
             raise _fail("warmup only applies together with max_chain")
         warmup = 0
     elif warmup is None:
-        warmup = min(16, max_chain // 2)
+        warmup = default_warmup(max_chain)
     elif not isinstance(warmup, int) or not 0 <= warmup < max_chain:
         raise _fail(f"warmup must be an integer in [0, max_chain), got {warmup!r}")
     if cache_steps is not None and (not isinstance(cache_steps, int) or cache_steps < 2):
