@@ -1,7 +1,6 @@
 """Shared fixtures: small synthetic clips built from numpy, model files, torch references."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -32,6 +32,7 @@ from typing import Callable
 
 from ..filters.scenes import default_warmup
 from . import jobs
+from .cuts import format_cuts
 from .join import join_and_mux
 from .planning import Chunk, plan_chunks
 from .report import ChunkRecord, RenderReport
@@ -252,7 +253,7 @@ class _Run:
 
     def submit(self, it: _Input, rec: ChunkRecord, c: Chunk) -> None:
         rec.attempts += 1
-        args = {**it.args, "cuts": ",".join(map(str, it.cuts))}
+        args = {**it.args, "cuts": format_cuts(it.cuts)}
         ref = self.chunk_remote.remote(str(self.setup.wrapper), args, c.start, c.end, str(it.chunk_path(c)),
                                        self.setup.enc, self.threads)
         self.running[ref] = (it, rec, c)
