@@ -1,10 +1,11 @@
-"""HR training clips: sources (folders of frames, video files) and the spec's clip sampling (3.1).
+"""HR training clips: sources (folders of frames, video files) and the reference code's clip sampling.
 
 A *source* is one clip: a folder holding its frames as images (sorted by name), or a video file
 decoded with an ffmpeg subprocess. :func:`find_sources` accepts folders of clip folders, clip folders,
 video files and folders of video files.
 
-Sampling one training clip (spec 3.1), all drawn from one ``numpy.random.Generator``:
+Sampling one training clip (as the VQD-SR and AnimeSR training datasets do), all drawn from one
+``numpy.random.Generator``:
 
 * a key frame uniform over all frames of all sources; a stride ``interval`` uniform in {1, 2, 3};
 * ``T`` frames centred on the key at ``(j - T//2) * interval``; if the window leaves the source, the
@@ -176,7 +177,7 @@ class ClipWindow:
 
 def sample_window(rng: np.random.Generator, sizes: list[int], num_frames: int,
                   intervals: tuple[int, ...] = (1, 2, 3)) -> tuple[int, list[int], int, bool]:
-    """Draw a key frame over all sources, a stride, the window and a reversal (spec 3.1).
+    """Draw a key frame over all sources, a stride, the window and a reversal (the reference datasets' sampling).
 
     Returns ``(source index, frame indices, interval, reversed)``.
     """

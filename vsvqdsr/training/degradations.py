@@ -1,15 +1,17 @@
 """LR training inputs for VSR training: basic operators (stage 1), VQ degradation (stage 2), USM.
 
-Everything follows the VQD-SR specification (``vqdsr-spec.md``):
+Everything follows the VQD-SR paper and its reference code (the released training datasets):
 
-* Stage 1 (spec section 4, AnimeSR's ``FFMPEGAnimeDataset``), numpy/OpenCV on the CPU, per clip:
+* Stage 1 (AnimeSR's ``FFMPEGAnimeDataset``, which the VQD-SR release uses unchanged), numpy/OpenCV
+  on the CPU, per clip:
   blur (one 21x21 kernel per clip) -> Gaussian noise (sigma, gray flag and noise drawn per frame)
   -> x1/4 resize (one OpenCV mode per clip) -> truncating uint8 cast -> a real H.264 round trip of
   the whole clip through ffmpeg/libx264 (one CRF and profile per clip).
-* Stage 2 (spec section 3.2), torch, batched on the training device: blur -> noise -> x1/4 resize
+* Stage 2 (the VQD-SR release's ``TopkVQGANDataset``), torch, batched on the training device: blur
+  -> noise -> x1/4 resize
   (``F.interpolate``, no antialias) -> VQ degradation model with stochastic top-k (one k per clip)
   -> clamp, truncating uint8 cast -> H.264 round trip per clip (ffmpeg subprocesses in threads).
-* USM sharpening of stage-1 targets (spec section 5).
+* USM sharpening of stage-1 targets (the release's stage-1 options).
 * Stage-2 extras, not in the paper and off by default (docs/training.md section 4): clean clips
   (``clean_prob``), antialiased downscales (``antialias_prob``), a colour-keeping VQ step
   (``vq_colour_sigma``) and zoomed GT clips (:func:`zoom_clips`).
@@ -18,7 +20,7 @@ All randomness comes from a caller-provided ``numpy.random.Generator`` so that t
 (what is drawn per clip and what per frame) can be tested on fixed seeds. The samplers return the
 drawn values in records for that purpose.
 
-Deliberate differences from the reference code (documented in the spec as quirks):
+Deliberate differences from the reference code (quirks of the release):
 
 * ffmpeg receives true RGB (the reference passes BGR bytes declared as rgb24).
 * On ffmpeg failure the clip is re-encoded with freshly drawn settings (up to ``retries`` times);
@@ -51,9 +53,9 @@ __all__ = [
 ]
 
 KERNEL_SIZE = 21
-#: Stage-1 OpenCV resize modes and probabilities (spec 4 step 3).
+#: Stage-1 OpenCV resize modes and probabilities (``FFMPEGAnimeDataset``'s x1/4 resize).
 RESIZE_MODES_CV = (("area", cv2.INTER_AREA, 0.3), ("linear", cv2.INTER_LINEAR, 0.3), ("cubic", cv2.INTER_CUBIC, 0.4))
-#: Stage-2 torch resize modes, uniform (spec 3.2 step 3).
+#: Stage-2 torch resize modes, uniform (``TopkVQGANDataset``'s x1/4 resize).
 RESIZE_MODES_TORCH = ("area", "bilinear", "bicubic")
 PROFILES = (("baseline", 0.1), ("main", 0.2), ("high", 0.7))
 CRF_RANGE = (18.0, 35.0)
@@ -76,9 +78,9 @@ class BlurParams:
 
 
 def sample_blur(rng: np.random.Generator) -> BlurParams:
-    """Draw a blur kernel's parameters (spec 4 step 1).
+    """Draw a blur kernel's parameters (``FFMPEGAnimeDataset``'s blur).
 
-    iso (p = 0.7): sigma ~ U(0.2, 4). aniso (p = 0.3): sigma_x ~ U(0.2, 4) (the spec's quirk: the
+    iso (p = 0.7): sigma ~ U(0.2, 4). aniso (p = 0.3): sigma_x ~ U(0.2, 4) (the release's quirk: the
     option named ``iso_blur_range`` feeds sigma_x), sigma_y ~ U(0.8, 3), theta ~ U(-pi, pi).
     """
     if rng.random() < 0.7:
@@ -131,7 +133,7 @@ def sample_h264(rng: np.random.Generator) -> tuple[float, str]:
 
 
 def sample_clip_params(rng: np.random.Generator, num_frames: int) -> ClipParams:
-    """Draw the per-clip and per-frame parameters of the stage-1 pipeline (spec 4 table)."""
+    """Draw the per-clip and per-frame parameters of the stage-1 pipeline (``FFMPEGAnimeDataset``)."""
     blur = sample_blur(rng)
     sigma = tuple(float(v) for v in rng.uniform(*NOISE_SIGMA_RANGE, size=num_frames))
     gray = tuple(bool(v) for v in rng.random(num_frames) < 0.5)
@@ -142,7 +144,7 @@ def sample_clip_params(rng: np.random.Generator, num_frames: int) -> ClipParams:
 
 
 def truncate_uint8(x: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> uint8 by ``clip(x * 255, 0, 255)`` and a truncating cast (the spec's quirk)."""
+    """[0, 1] floats -> uint8 by ``clip(x * 255, 0, 255)`` and a truncating cast (the release's quirk)."""
     return np.clip(x * 255.0, 0, 255).astype(np.uint8)
 
 
@@ -221,7 +223,8 @@ class TopK:
 
 
 def sample_topk(rng: np.random.Generator, mode: str = "released") -> TopK:
-    """Draw one clip's ranks (spec 2.6 and 8.1), the same modes as the Degrade feature's ``sample_k``:
+    """Draw one clip's ranks (the paper: k ~ U[1, 50] on the bottom branch only; the release also
+    draws the middle one), the same modes as the Degrade feature's ``sample_k``:
 
     * ``"released"`` (the released code): k1 = 1, k2 ~ U{1..10},
       k3 ~ 0.3 U{1..15} + 0.4 U{16..30} + 0.3 U{31..50};
@@ -283,7 +286,7 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
                    topk_mode: str = "released", h264: bool = True, workers: int = 0,
                    vq_chunk: int = 64, clean_prob: float = 0.0, antialias_prob: float = 0.0,
                    vq_colour_sigma: float = 0.0) -> tuple[Tensor, Stage2Record]:
-    """Stage-2 LR clips from HR clips, batched on ``hr``'s device (spec 3.2).
+    """Stage-2 LR clips from HR clips, batched on ``hr``'s device (``TopkVQGANDataset``'s order).
 
     Args:
         hr: ``B,T,3,H,W`` float in [0, 1] on the training device; H, W multiples of ``2 * scale``.

@@ -1,4 +1,5 @@
-"""A real H.264 round trip of a whole clip through ffmpeg/libx264 subprocess pipes (spec 4.3).
+"""A real H.264 round trip of a whole clip through ffmpeg/libx264 subprocess pipes (as both reference
+training datasets do).
 
 Raw RGB24 frames go into one ffmpeg that encodes a raw ``h264`` stream (libx264, float CRF,
 profile, yuv420p, 25 fps, x264 default preset); the stream goes into a second ffmpeg that decodes
@@ -31,7 +32,7 @@ def h264_roundtrip(frames: np.ndarray, crf: float, profile: str, timeout: float 
 
     Args:
         frames: uint8 array ``T,H,W,3`` (RGB); H and W must be even (yuv420p).
-        crf: constant rate factor, a float (the spec draws it from U(18, 35)).
+        crf: constant rate factor, a float (the reference datasets draw it from U(18, 35)).
         profile: ``"baseline"``, ``"main"`` or ``"high"``.
         timeout: seconds allowed per ffmpeg process.
 

@@ -1,4 +1,4 @@
-"""Training data for the VQ degradation model: real low-quality frames, unpaired (spec 2.8).
+"""Training data for the VQ degradation model: real low-quality frames, unpaired (the paper's RAL set).
 
 Sources: folders of images (searched recursively) and video files (decoded once with an ffmpeg
 subprocess into a PNG cache). Optional near-duplicate filtering drops a frame whose mean absolute

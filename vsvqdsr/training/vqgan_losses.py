@@ -1,4 +1,4 @@
-"""Losses of VQGAN training (spec 2.7): L1 + perceptual + codebook + hinge GAN with adaptive weight.
+"""Losses of VQGAN training: L1 + perceptual + codebook (the paper's Eq. 4) + hinge GAN with adaptive weight.
 
 Perceptual term:
 * ``"lpips"`` / ``"vgg"``: VGG16 features (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3), each
