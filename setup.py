@@ -22,7 +22,6 @@ setup(
     install_requires=[
         # R81 is the first release with a self-contained manylinux wheel (core, resize, vspipe).
         "vapoursynth==81",
-        "vsutil>=0.8",
         "numpy>=1.26",
         # The machines' pip configuration caps torch at 2.14.1; never ask for more.
         "torch>=2.4,<=2.14.1",
