@@ -123,8 +123,9 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         make_eval_set(args.out, args.render_cache, threads=args.threads)
-    except (EvalSetError, ValueError, OSError) as e:
-        raise CLIError(str(e)) from e
+    except (EvalSetError, RuntimeError, ValueError, OSError) as e:  # a failed ffmpeg chain: RuntimeError
+        lines = str(e).strip().splitlines()
+        raise CLIError(lines[0] if lines else type(e).__name__) from e
     return 0
 
 
