@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
-COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval", "export_degrader"]
+COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval",
+                       "export_degrader"]
 
 
 class CLIError(Exception):
