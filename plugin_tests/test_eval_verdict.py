@@ -73,6 +73,14 @@ def test_verdict_cli(tmp_path, capsys):
                  "--json", str(rows)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "6 of 6 cells won"
     assert [r["win"] for r in json.loads(rows.read_text())] == [True] * 6
+    rows.write_text("keep")
+    assert main(["eval", "verdict", str(p), "ours", "--against", "a", "--metrics", "s2", "--json", str(rows)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == f"vqdsr eval verdict: rows file (--json) {rows} exists; pass --force to overwrite it\n"
+    assert rows.read_text() == "keep"
+    assert main(["eval", "verdict", str(p), "ours", "--against", "a", "--metrics", "s2", "--json", str(rows),
+                 "--force"]) == 0
+    assert len(json.loads(rows.read_text())) == 3
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -97,7 +105,9 @@ def test_card_cli_rewrites_the_card_and_names_bad_input(tmp_path, capsys):
     assert main(["eval", "card", str(res), "ours", str(card), "--command", "vqdsr eval x"]) == 0
     out = json.loads(card.read_text())
     assert out["benchmark_rank"] == 1 and out["benchmark"]["command"] == "vqdsr eval x"
-    assert card.read_text().endswith("}\n") and stat.S_IMODE(os.stat(card).st_mode) == 0o644
+    umask = os.umask(0)
+    os.umask(umask)
+    assert card.read_text().endswith("}\n") and stat.S_IMODE(os.stat(card).st_mode) == 0o666 & ~umask
     cap = capsys.readouterr()
     assert cap.out == "" and "benchmark_rank 1 (default model)" in cap.err
     before = card.read_bytes()
@@ -138,6 +148,12 @@ def test_eval_build_bad_input(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("vqdsr eval build: synfig, rsvg-convert, ffmpeg missing (apt-get install")
     assert len(err.splitlines()) == 1 and not (tmp_path / "s").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.png").write_bytes(b"x")
+    assert main(["eval", "build", "--out", str(tmp_path / "old")]) == 2
+    assert capsys.readouterr().err == (f"vqdsr eval build: benchmark set folder {tmp_path / 'old'} exists and is "
+                                       "not empty; pass --force to replace it\n")
+    assert (tmp_path / "old" / "keep.png").exists()
     with pytest.raises(SystemExit) as e:  # argparse: --out is required
         main(["eval", "build"])
     assert e.value.code == 2 and "--out" in capsys.readouterr().err

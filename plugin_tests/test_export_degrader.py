@@ -46,6 +46,13 @@ def test_export_degrader_writes_weights_and_card(tmp_path, capsys):
     assert card["losses"]["stage2_l1_last"] == round(s2["l1_last"], 4)
     assert card["reconstruction_k1"] == summary["reconstruction_k1"]
     assert card["reconstruction_k1"]["crops"] == 2  # frames 0 and 25 of 27
+    again = ["export", "degrader", "--s1", str(tmp_path / "s1"), "--s2", str(tmp_path / "s2"), "--data", str(data),
+             "--name", "tiny", "--out-dir", str(out)]
+    before = weights.read_bytes()
+    assert main(again) == 2
+    assert capsys.readouterr().err == f"vqdsr export degrader: output file {weights} exists; pass --force to overwrite it\n"
+    assert weights.read_bytes() == before
+    assert main([*again, "--force"]) == 0 and json.loads(capsys.readouterr().out)["file"] == str(weights)
     assert 5 < card["reconstruction_k1"]["psnr_db"] < 60
     from safetensors import safe_open
 

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from .main import CLIError
+from .main import CLIError, check_output_dir, check_output_file
 
 
 def _crop(s: str) -> list[int] | None:
@@ -119,8 +119,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..evaluation.sources import EvalSetError, make_eval_set
 
+    out = check_output_dir(args.out, "benchmark set folder (--out)")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise CLIError(f"benchmark set folder {out} exists and is not empty; pass --force to replace it")
     try:
         make_eval_set(args.out, args.render_cache, threads=args.threads)
     except (EvalSetError, RuntimeError, ValueError, OSError) as e:  # a failed ffmpeg chain: RuntimeError
@@ -146,6 +151,8 @@ def _verdict(args: argparse.Namespace) -> int:
     from ..evaluation.verdict import compare
     from ..weights.loading import atomic_write_bytes
 
+    if args.json:
+        check_output_file(args.json, args.force, "rows file (--json)")
     results = _results(args.results)
     try:
         rows = compare(results, args.method, args.against, args.metrics)
@@ -170,6 +177,8 @@ def _card(args: argparse.Namespace) -> int:
 
     results = _results(args.results)
     path = Path(args.card)
+    if path.is_dir():
+        raise CLIError(f"model card {path} is a folder; accepted: a .json model card file")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -198,6 +207,7 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render-cache", metavar="DIR",
                    help="folder for the synfig/rsvg renders (default ~/.cache/vsvqdsr/eval-render)")
     p.add_argument("--threads", type=int, default=2, help="synfig render threads (default 2)")
+    p.add_argument("--force", action="store_true", help="replace an existing, non-empty --out folder")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("eval verdict", help="WIN/LOSS of a method against the best baseline, per metric and severity",
@@ -211,6 +221,7 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", nargs="+", default=list(GOAL_METRICS), metavar="NAME",
                    help=f"metrics (default {' '.join(GOAL_METRICS)})")
     p.add_argument("--json", metavar="FILE", help="also write the rows here")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.set_defaults(func=_verdict)
 
     p = sub.add_parser("eval card", help="write a model's benchmark figures and default-model rank into its card",

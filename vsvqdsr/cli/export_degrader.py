@@ -1,7 +1,7 @@
 """``vqdsr export degrader``: ship a trained stage-2 degrader run as fp16 safetensors + model card.
 
-Writes ``OUT_DIR/NAME.safetensors`` and ``OUT_DIR/NAME.json`` (default: the package's model folder)
-and prints a JSON summary (file, size, reconstruction at k = 1, loss summary) on stdout. Bad input:
+Writes ``OUT_DIR/NAME.safetensors`` and ``OUT_DIR/NAME.json`` (default: the package's model folder;
+an existing model of that name only with ``--force``) and prints a JSON summary (file, size, reconstruction at k = 1, loss summary) on stdout. Bad input:
 one line on stderr, exit status 2.
 """
 from __future__ import annotations
@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from .main import CLIError
+from .main import CLIError, check_output_dir, check_output_file
 
 
 def _degrader(args: argparse.Namespace) -> int:
-    from ..training.export_degrader import export_degrader
+    from pathlib import Path
+
+    from ..training.export_degrader import default_out_dir, export_degrader
     from ..weights.loading import WeightsError
 
+    if not args.name or Path(args.name).name != args.name:
+        raise CLIError(f"--name must be a plain file stem, got {args.name!r}")
+    out_dir = check_output_dir(args.out_dir if args.out_dir is not None else default_out_dir(), "output folder")
+    for suffix in (".safetensors", ".json"):
+        check_output_file(out_dir / f"{args.name}{suffix}", args.force)
     try:
         summary = export_degrader(args.s1, args.s2, args.data, name=args.name, out_dir=args.out_dir,
                                   note=args.note)
@@ -37,4 +44,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="degrade-lite", help="model name (default degrade-lite)")
     p.add_argument("--out-dir", metavar="DIR", help="where to write (default: the package's vsvqdsr/models folder)")
     p.add_argument("--note", default="", help="the card's free-text quality note")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
     p.set_defaults(func=_degrader)

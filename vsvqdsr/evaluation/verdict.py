@@ -99,9 +99,7 @@ def update_card(card: Mapping, results: Mapping, method: str, command: str,
 
 
 def write_card(path: str | os.PathLike, card: Mapping) -> None:
-    """Rewrite a model card atomically (2-space JSON, UTF-8, trailing newline), world-readable:
-    a card ships in the package beside its weights."""
+    """Rewrite a model card atomically (2-space JSON, UTF-8, trailing newline; the umask's mode)."""
     from ..weights.loading import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    os.chmod(path, 0o644)
