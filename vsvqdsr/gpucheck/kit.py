@@ -39,7 +39,7 @@ __all__ = ["ASSUMED", "KIT_DISTS", "MANIFEST", "LIMIT_MIB", "BUDGET_MIB", "KitEr
 #: TensorRT step uses it), pytest for the ``gpu``-marked tests, and setuptools/pip to install the
 #: project itself offline (pip is run from its wheel, so no ``ensurepip`` is needed).
 KIT_DISTS: tuple[str, ...] = (
-    "vapoursynth", "vapoursynth-bestsource", "vapoursynth-scenechange", "vsutil", "safetensors",
+    "vapoursynth", "vapoursynth-bestsource", "vapoursynth-scenechange", "safetensors",
     "filelock", "tqdm", "onnx", "protobuf", "ml_dtypes", "pytest", "pluggy", "iniconfig", "packaging",
     "pygments", "pytest-timeout", "setuptools", "pip",
 )

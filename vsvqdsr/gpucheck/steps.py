@@ -273,7 +273,7 @@ def step_imports(ctx: Ctx, r: Report) -> None:
     for ns, what in (("bs", "bestsource"), ("scd", "scenechange"), ("resize", "resize")):
         r.check(f"VapourSynth plugin {ns} ({what}) loaded", hasattr(core, ns))
     failed = []
-    for mod in ("numpy", "safetensors", "filelock", "tqdm", "vsutil", "onnx", "pytest", "packaging"):
+    for mod in ("numpy", "safetensors", "filelock", "tqdm", "onnx", "pytest", "packaging"):
         try:
             importlib.import_module(mod)
         except Exception as e:  # noqa: BLE001
