@@ -154,7 +154,7 @@ def test_enhance_hr_cli(tmp_path, capsys):
     assert "1 frame(s) written" in capsys.readouterr().out
     assert main(["enhance-hr", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
     assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o2"), "--model", "no-such-model"]) == 2
-    assert "unknown SR model" in capsys.readouterr().err
+    assert "unknown sisr model" in capsys.readouterr().err
 
 
 def test_converted_x4plus_anime_matches_ncnn():

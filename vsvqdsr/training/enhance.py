@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nets.rrdb import RRDBNet
-from ..nets.srvgg import SRVGGCompact
-from ..weights.loading import WeightsError, current_umask
+from ..weights.loading import current_umask
 
 __all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image", "enhance_frame",
            "enhance_dir", "SISR_PAD"]
@@ -82,37 +80,11 @@ def matlab_imresize(x: Tensor, size: tuple[int, int], antialias: bool = True) ->
 
 
 def load_sisr(model: str | os.PathLike) -> nn.Module:
-    """A single-image x4 SR model (SRVGG or RRDBNet) by name (the set-up's ``sisr`` folder) or file path."""
-    from safetensors import safe_open
+    """A single-image SR model (SRVGG or RRDBNet) by registry name (kind ``sisr``; ``"default"``) or
+    file path, recognised from its tensors (:func:`vsvqdsr.weights.load_model`)."""
+    from ..weights import load_model
 
-    from ..weights.fetch import sisr_dir
-    from ..weights.loading import load_state_dict
-
-    p = Path(model).expanduser()
-    if not p.is_file():
-        p = sisr_dir() / f"{model}.safetensors"
-    if not p.is_file():
-        have = sorted(q.stem for q in sisr_dir().glob("*.safetensors")) if sisr_dir().is_dir() else []
-        raise WeightsError(f"unknown SR model {str(model)!r}; installed: {', '.join(have) or 'none'} "
-                           "(run `vqdsr fetch-weights`), or pass a .safetensors path")
-    try:
-        with safe_open(str(p), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:  # damaged or foreign file
-        raise WeightsError(f"{p.name}: not a safetensors file ({e})") from e
-    arch = meta.get("arch")
-    try:
-        if arch == "srvgg":
-            net: nn.Module = SRVGGCompact(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_conv",
-                                                                        "scale")})
-        elif arch == "rrdb":
-            net = RRDBNet(**{k: int(meta[k]) for k in ("in_ch", "out_ch", "num_feat", "num_block", "num_grow")})
-        else:
-            raise WeightsError(f"{p.name}: not an SR model written by `vqdsr fetch-weights` (arch={arch})")
-    except (KeyError, ValueError) as e:
-        raise WeightsError(f"{p.name}: incomplete {arch} metadata ({e})") from e
-    net.load_state_dict(load_state_dict(p), strict=True)
-    return net.eval().requires_grad_(False)
+    return load_model(model, "sisr")[0]
 
 
 @torch.no_grad()

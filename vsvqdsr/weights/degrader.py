@@ -22,16 +22,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..nets.vqgan import MultiScaleVQGAN, TopVQGAN, VQGANConfig
+from ..nets.vqgan import MultiScaleVQGAN, TopVQGAN
+from .archs import VQGAN
+from .descriptors import ModelDescriptor
 from .loading import WeightsError, load_checkpoint, save_state_dict, unwrap_state_dict
 
 __all__ = ["DegraderDescriptor", "describe_degrader", "load_degrader", "load_degrader_state",
-           "map_official_keys", "save_degrader", "build_degrader", "DEGRADER_KIND"]
+           "map_official_keys", "save_degrader", "build_degrader", "DEGRADER_KIND", "load_degrader_model"]
 
 #: ``kind`` written to our files' metadata and model cards (lets registries tell degraders from VSR models).
 DEGRADER_KIND = "degrader"
@@ -41,13 +42,9 @@ _STUBBABLE = ("pytorch_lightning.", "lightning.", "lightning_fabric.", "omegacon
               "collections.", "typing.", "main.", "taming.", "vqgan.", "pathlib.", "numpy.", "builtins.")
 
 
-@dataclass(frozen=True)
-class DegraderDescriptor:
-    """What a degrader checkpoint is: ``stage`` 1 (top only) or 2 (multi-scale), its config, size."""
-
-    stage: int
-    config: VQGANConfig
-    num_params: int
+#: Degrader descriptors are the one :class:`~.descriptors.ModelDescriptor` type (``kind="degrader"``,
+#: ``stage``, ``config``); the old name stays for callers.
+DegraderDescriptor = ModelDescriptor
 
 
 def map_official_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -65,52 +62,24 @@ def map_official_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def _groups_for(channels: list[int]) -> int:
-    for g in (32, 16, 8, 4, 2, 1):
-        if all(c % g == 0 for c in channels):
-            return g
-    return 1
-
-
-def describe_degrader(sd: Mapping[str, torch.Tensor], norm_groups: int | None = None) -> DegraderDescriptor:
-    """Recognise a VQGAN degrader state dict (our names, after :func:`map_official_keys`) by keys/shapes.
+def describe_degrader(sd: Mapping[str, torch.Tensor], norm_groups: int | None = None) -> ModelDescriptor:
+    """Recognise a VQGAN degrader state dict (our names, after :func:`map_official_keys`) by keys/shapes,
+    every count and shape checked before anything is allocated (:data:`~.archs.VQGAN`).
 
     ``norm_groups`` cannot be read from shapes; pass it when known (our metadata), else 32 is used
     when every width divides by 32 (the paper config), otherwise the largest power of two that does.
     """
-    need = ["conv_in.weight", "top.encode_1.0.conv.weight", "top.encode_2.0.conv.weight",
-            "top.encode_3.0.conv.weight", "top.encode_4.0.weight", "top.quantize.embedding.weight",
-            "conv_out.weight"]
-    missing = [k for k in need if k not in sd]
-    if missing:
-        raise WeightsError(f"not a VQGAN degrader checkpoint: missing {', '.join(missing[:3])}")
-    ch = int(sd["conv_in.weight"].shape[0])
-    widths = [ch] + [int(sd[k].shape[0]) for k in need[1:5]]
-    if any(w % ch for w in widths):
-        raise WeightsError(f"VQGAN widths {widths} are not multiples of the base width {ch}")
-    n_embed, embed_dim = (int(s) for s in sd["top.quantize.embedding.weight"].shape)
-    nrb = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("top.encode_0.blocks.")
-                  and k.endswith(".conv1.weight"))
-    cfg = VQGANConfig(ch=ch, ch_mult=tuple(w // ch for w in widths), num_res_blocks=nrb,  # type: ignore[arg-type]
-                      embed_dim=embed_dim, n_embed=n_embed,
-                      norm_groups=norm_groups or _groups_for(widths))
-    stage = 2 if "mid.encode_3.0.weight" in sd and "bot.encode_2.0.weight" in sd else 1
-    n = sum(v.numel() for v in sd.values())
-    return DegraderDescriptor(stage, cfg, int(n))
+    meta = {"vqgan_config": json.dumps({"norm_groups": int(norm_groups)})} if norm_groups else None
+    return VQGAN.describe(sd, meta)
 
 
 def build_degrader(sd: Mapping[str, torch.Tensor], norm_groups: int | None = None,
-                   stage: int | None = None) -> tuple[TopVQGAN, DegraderDescriptor]:
+                   stage: int | None = None) -> tuple[TopVQGAN, ModelDescriptor]:
     """Build the network ``sd`` describes and load it strictly (float32)."""
     desc = describe_degrader(sd, norm_groups)
     if stage is not None and desc.stage != stage:
         raise WeightsError(f"expected a stage-{stage} VQGAN, found stage {desc.stage}")
-    net: TopVQGAN = MultiScaleVQGAN(desc.config) if desc.stage == 2 else TopVQGAN(desc.config)
-    try:
-        net.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"weights do not fit the recognised stage-{desc.stage} VQGAN: {e}") from e
-    return net, desc
+    return VQGAN.load(sd, desc), desc
 
 
 class _Inert:
@@ -171,44 +140,35 @@ def load_degrader_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     return map_official_keys(sd), meta
 
 
-def _resolve(model: str | os.PathLike) -> Path:
-    from .registry import installed_models
-    if isinstance(model, str) and not Path(model).expanduser().is_file():
-        models = installed_models(DEGRADER_KIND)
-        name = model
-        if model == "default":
-            ranked = sorted(models, key=lambda n: (models[n].card.get("benchmark_rank", 99), n != "degrade-lite", n))
-            if not ranked:
-                raise WeightsError("no degradation model is installed (expected degrade-lite in vsvqdsr/models)")
-            name = ranked[0]
-        if name not in models:
-            raise WeightsError(f"unknown degradation model {model!r}; installed: "
-                               f"{', '.join(sorted(models)) or 'none'}; or pass a file path")
-        return models[name].path
-    p = Path(model).expanduser()
-    if not p.is_file():
-        raise WeightsError(f"degradation model file not found: {p}")
-    return p
+def load_degrader_model(model: str | os.PathLike | None) -> tuple[MultiScaleVQGAN, ModelDescriptor, str]:
+    """Resolve and load a multi-scale (stage-2) degrader: ``(net, descriptor, display name)``.
+
+    The net is in eval mode, CPU, float32, ``requires_grad`` off. Raises :class:`WeightsError` for
+    unknown, unsafe, damaged, crafted or stage-1 files (a stage-1 top-only VQGAN cannot degrade).
+    """
+    from .registry import resolve
+
+    name, path = resolve(model, DEGRADER_KIND)
+    sd, meta = load_degrader_state(path)
+    try:
+        desc = VQGAN.describe(sd, meta)
+    except WeightsError as e:
+        raise WeightsError(f"{path.name}: {e}") from None
+    if desc.stage != 2:
+        raise WeightsError(f"{path.name}: a stage-1 (top-only) VQGAN cannot degrade; train stage 2 on it")
+    net = VQGAN.load(sd, desc)
+    assert isinstance(net, MultiScaleVQGAN)
+    return net, desc, name
 
 
-def load_degrader(model: str | os.PathLike) -> MultiScaleVQGAN:
+def load_degrader(model: str | os.PathLike | None) -> MultiScaleVQGAN:
     """Load a multi-scale (stage-2) VQGAN degrader: eval mode, CPU, float32, ``requires_grad`` off.
 
-    ``model`` is a registry name (``"default"``, ``"degrade-lite"``), our ``.safetensors`` or an
-    official Lightning ``.ckpt``. Raises :class:`WeightsError` for unknown, unsafe or stage-1 files.
+    ``model`` is a registry name (``"default"`` or None: the default degrader; ``"degrade-lite"``),
+    our ``.safetensors`` or an official Lightning ``.ckpt``. Raises :class:`WeightsError` for
+    unknown, unsafe or stage-1 files.
     """
-    path = _resolve(model)
-    sd, meta = load_degrader_state(path)
-    groups = None
-    if "vqgan_config" in meta:
-        try:
-            groups = int(json.loads(meta["vqgan_config"])["norm_groups"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise WeightsError(f"{path.name}: bad vqgan_config metadata ({e})") from e
-    net, desc = build_degrader(sd, groups)
-    if not isinstance(net, MultiScaleVQGAN):
-        raise WeightsError(f"{path.name}: a stage-1 (top-only) VQGAN cannot degrade; train stage 2 on it")
-    return net.eval().requires_grad_(False)
+    return load_degrader_model(model)[0]
 
 
 def save_degrader(net: TopVQGAN, path: str | os.PathLike, half: bool = True,

@@ -7,8 +7,16 @@ Models are looked up in, in order:
    (``vqdsr fetch-weights``), and official VQD-SR files the user drops there;
 2. ``vsvqdsr/models/`` inside the package: weights trained by this project, shipped with it.
 
+Single-image SR models (kind ``sisr``: HR-SR enhancement, eval baselines) are also found in the
+``sisr`` sub-folder of the user folder, where ``vqdsr fetch-weights`` writes them.
+
 Each model ``NAME`` is a file ``NAME.safetensors`` (or an official ``.pth``) with an optional
-``NAME.json`` card beside it (licence, origin, notes).
+``NAME.json`` card beside it (licence, origin, notes). Its kind (``vsr``, ``degrader``, ``sisr``)
+comes from the card, else the file's metadata (``kind``, or ``arch`` srvgg/rrdb), else ``vsr``.
+
+One default rule for every kind (:func:`default_name`): the installed model of that kind whose card
+has the lowest ``benchmark_rank``, else the first of :data:`DEFAULT_ORDER` installed, else the
+first name in alphabetical order. :func:`resolve` maps a name, ``"default"``/None or a path.
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ from pathlib import Path
 from .loading import WeightsError
 
 __all__ = ["ModelInfo", "model_dir", "search_dirs", "installed_models", "resolve_model", "default_model",
-           "KNOWN_MODELS"]
+           "KNOWN_MODELS", "DEFAULT_ORDER", "default_name", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,14 @@ KNOWN_MODELS: dict[str, dict[str, str]] = {
 #: File names of the official release that map to registry names.
 _OFFICIAL_FILES = {"vqdsr_gan.pth": "vqdsr", "vqdsr_net.pth": "vqdsr-net"}
 
-#: Preference order for the default model until the quality benchmark ranks our own weights.
-_DEFAULT_ORDER = ("animesr-v1", "vqdsr", "animesr-v2", "vqdsr-net")
+#: Preference order per kind when no installed card carries a ``benchmark_rank``.
+DEFAULT_ORDER: dict[str, tuple[str, ...]] = {
+    "vsr": ("animesr-v1", "vqdsr", "animesr-v2", "vqdsr-net"),
+    "degrader": ("degrade-lite",),
+    # realesr-general-x4v3 (the paper's "Real-ESRGAN (S)") is not obtainable offline; this is the
+    # same SRVGG family trained for anime video
+    "sisr": ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus"),
+}
 
 
 def model_dir() -> Path:
@@ -77,7 +91,7 @@ def model_dir() -> Path:
 
 
 def search_dirs() -> list[Path]:
-    return [model_dir(), Path(__file__).resolve().parent.parent / "models"]
+    return [model_dir(), model_dir() / "sisr", Path(__file__).resolve().parent.parent / "models"]
 
 
 def _card(path: Path) -> dict:
@@ -91,7 +105,7 @@ def _card(path: Path) -> dict:
 
 
 def _kind(path: Path, card: dict) -> str:
-    """``"vsr"`` (Upscale) or ``"degrader"`` (Degrade): from the card, else the safetensors metadata."""
+    """``"vsr"`` (Upscale), ``"degrader"`` (Degrade) or ``"sisr"``: from the card, else the metadata."""
     if card.get("kind"):
         return str(card["kind"])
     if path.suffix == ".safetensors":
@@ -99,9 +113,13 @@ def _kind(path: Path, card: dict) -> str:
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as f:
-                return (f.metadata() or {}).get("kind", "vsr")
+                meta = f.metadata() or {}
         except Exception:  # a damaged file is reported when it is loaded, not when listed
             return "vsr"
+        if meta.get("kind"):
+            return meta["kind"]
+        if meta.get("arch") in ("srvgg", "rrdb"):
+            return "sisr"
     return "vsr"
 
 
@@ -127,26 +145,35 @@ def installed_models(kind: str | None = "vsr") -> dict[str, ModelInfo]:
     return {k: v for k, v in found.items() if kind is None or v.kind == kind}
 
 
-def default_model() -> str:
-    """Name of the best installed model (benchmark rank in a card wins, then a fixed order)."""
-    models = installed_models()
+def default_name(kind: str = "vsr") -> str:
+    """The default model of ``kind`` (the module docstring states the rule), else :class:`WeightsError`."""
+    models = installed_models(kind)
     if not models:
-        raise WeightsError("no models are installed; run `vqdsr fetch-weights` (the set-up does this)")
+        hint = {"vsr": "run `vqdsr fetch-weights` (the set-up does this)",
+                "sisr": "run `vqdsr fetch-weights` (the set-up does this)",
+                "degrader": "expected degrade-lite in vsvqdsr/models"}.get(kind, "")
+        raise WeightsError(f"no {kind} models are installed; {hint}")
     ranked = [m for m in models.values() if isinstance(m.card.get("benchmark_rank"), int)]
     if ranked:
-        return min(ranked, key=lambda m: m.card["benchmark_rank"]).name
-    for name in _DEFAULT_ORDER:
+        return min(ranked, key=lambda m: (m.card["benchmark_rank"], m.name)).name
+    for name in DEFAULT_ORDER.get(kind, ()):
         if name in models:
             return name
     return sorted(models)[0]
 
 
-def resolve_model(model: str | os.PathLike | None, kind: str = "vsr") -> tuple[str, Path]:
-    """Map a registry name (of ``kind``) or a file path to ``(display name, path)``."""
-    if model is None:
-        if kind != "vsr":
-            raise WeightsError(f"no default {kind} model; name one")
-        model = default_model()
+def default_model() -> str:
+    """Name of the best installed VSR model (:func:`default_name` for ``"vsr"``)."""
+    return default_name("vsr")
+
+
+def resolve(model: str | os.PathLike | None, kind: str = "vsr") -> tuple[str, Path]:
+    """Map a registry name of ``kind``, ``"default"`` / None (:func:`default_name`) or a file path
+    to ``(display name, path)``; unknown names raise :class:`WeightsError` listing what is installed."""
+    if model is None or (isinstance(model, str) and model == "default"):
+        model = default_name(kind)
+    if not isinstance(model, (str, os.PathLike)):
+        raise WeightsError(f"model must be a name or a path, got {type(model).__name__}")
     models = installed_models(kind)
     if isinstance(model, str) and model in models:
         return model, models[model].path
@@ -158,4 +185,9 @@ def resolve_model(model: str | os.PathLike | None, kind: str = "vsr") -> tuple[s
     if isinstance(model, str) and model in KNOWN_MODELS and model not in models:
         hint = (" (run `vqdsr fetch-weights`)" if model.startswith("animesr")
                 else f" (place the official file in {model_dir()})")
-    raise WeightsError(f"unknown model {str(model)!r}{hint}; installed: {known}; or pass a file path")
+    raise WeightsError(f"unknown {'' if kind == 'vsr' else kind + ' '}model {str(model)!r}{hint}; installed: {known}; or pass a file path")
+
+
+def resolve_model(model: str | os.PathLike | None, kind: str = "vsr") -> tuple[str, Path]:
+    """:func:`resolve` (the name the filters and tests use)."""
+    return resolve(model, kind)
