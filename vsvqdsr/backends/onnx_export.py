@@ -27,7 +27,7 @@ import torch
 from .engine_cache import atomic_write_bytes
 
 __all__ = ["OPSET", "input_names", "output_names", "export_step", "export_step_bytes",
-           "convert_to_fp16", "onnx_checksum", "atomic_write_bytes"]
+           "convert_to_fp16", "onnx_checksum", "atomic_write_bytes", "export_graph_bytes"]
 
 #: ONNX opset of every exported graph.
 OPSET = 18
@@ -83,6 +83,21 @@ def export_step_bytes(net, example_size: tuple[int, int] = (64, 64), dynamic: bo
                           input_names=names, output_names=output_names(), dynamic_axes=dyn,
                           do_constant_folding=True)
     net.train(was_training)
+    return buf.getvalue()
+
+
+def export_graph_bytes(module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: list[str],
+                       output_names: list[str], dynamic_axes: dict[str, dict[int, str]] | None = None) -> bytes:
+    """Export any image graph (the degrader, the SISR models) to fp32 ONNX bytes, the same way as
+    the VSR step (legacy exporter, opset :data:`OPSET`, constants folded)."""
+    was_training = module.training
+    module = module.float().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, buf, dynamo=False, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+    module.train(was_training)
     return buf.getvalue()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
 
-__all__ = ["OPTIONS", "OpenVINORunner", "available", "create"]
+__all__ = ["OPTIONS", "OpenVINORunner", "OpenVINOGraph", "available", "create", "compile_config", "read_onnx"]
 
 
 def available() -> bool:
@@ -24,6 +25,21 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def compile_config(threads: int | None) -> dict:
+    """The CPU compile configuration of every graph (VSR step, degrader, SISR): the one place a
+    precision or performance hint is set."""
+    return {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(threads or os.cpu_count() or 1)}
+
+
+def read_onnx(core, model_bytes: bytes):
+    """An ``ov.Model`` from serialized ONNX."""
+    with tempfile.TemporaryDirectory(prefix="vsvqdsr-ov-") as tmp:
+        path = Path(tmp) / "graph.onnx"
+        path.write_bytes(model_bytes)
+        return core.read_model(str(path))
 
 
 class OpenVINORunner(HostRunner):
@@ -38,19 +54,15 @@ class OpenVINORunner(HostRunner):
             raise BackendUnavailable("openvino: OpenVINO is not installed: pip install openvino") from e
         model_bytes = onnx_model if onnx_model is not None else export_step_bytes(net)
         core = ov.Core()
-        with tempfile.TemporaryDirectory(prefix="vsvqdsr-ov-") as tmp:
-            path = Path(tmp) / "step.onnx"
-            path.write_bytes(model_bytes)
-            model = core.read_model(str(path))
+        model = read_onnx(core, model_bytes)
         hp, wp = self.padded
         s = self.scale
         names = input_names(self.feedback)
         shapes = {"prev": [1, 3, hp, wp], "cur": [1, 3, hp, wp], "nxt": [1, 3, hp, wp],
                   "state": [1, self.num_feat, hp, wp], "prev_out": [1, 3, s * hp, s * wp]}
         model.reshape({n: ov.PartialShape(shapes[n]) for n in names})
-        self.threads = int(threads or os.cpu_count() or 1)
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_NUM_THREADS": self.threads}
+        config = compile_config(threads)
+        self.threads = config["INFERENCE_NUM_THREADS"]
         self.compiled = core.compile_model(model, "CPU", config)
         self._names = names
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
@@ -71,6 +83,56 @@ class OpenVINORunner(HostRunner):
         finally:
             self._requests.put(req)
         return out, state
+
+    def describe(self) -> str:
+        return f"openvino ({self._version}, CPU, fp32, {self.threads} threads)"
+
+
+class OpenVINOGraph:
+    """Any exported graph on the OpenVINO CPU plugin, compiled once per distinct input shape (static
+    shapes run fastest; a runner sees one frame size plus at most a few tile sizes)."""
+
+    name = "openvino"
+
+    def __init__(self, onnx_model: bytes, threads: int | None = None) -> None:
+        try:
+            import openvino as ov
+        except ImportError as e:
+            raise BackendUnavailable("openvino: OpenVINO is not installed: pip install openvino") from e
+        self._ov = ov
+        self._core = ov.Core()
+        self._model = read_onnx(self._core, onnx_model)
+        self._names = [p.get_any_name() for p in self._model.inputs]
+        self.config = compile_config(threads)
+        self.threads = self.config["INFERENCE_NUM_THREADS"]
+        self._compiled: dict[tuple, object] = {}
+        self._requests: dict[tuple, queue.SimpleQueue] = {}
+        self._lock = threading.Lock()
+        self._version = ov.get_version()
+
+    def _for(self, feeds: dict[str, np.ndarray]):
+        key = tuple(tuple(feeds[n].shape) for n in self._names)
+        with self._lock:
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                model = self._model.clone()
+                model.reshape({n: self._ov.PartialShape(list(s)) for n, s in zip(self._names, key)})
+                compiled = self._core.compile_model(model, "CPU", self.config)
+                self._compiled[key] = compiled
+                self._requests[key] = queue.SimpleQueue()
+        return compiled, self._requests[key]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        compiled, pool = self._for(feeds)
+        try:
+            req = pool.get_nowait()
+        except queue.Empty:
+            req = compiled.create_infer_request()
+        try:
+            res = req.infer(feeds)
+            return [np.array(res[o], copy=True) for o in compiled.outputs]
+        finally:
+            pool.put(req)
 
     def describe(self) -> str:
         return f"openvino ({self._version}, CPU, fp32, {self.threads} threads)"

@@ -12,7 +12,7 @@ from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
 
-__all__ = ["OPTIONS", "ORTRunner", "available", "create"]
+__all__ = ["OPTIONS", "ORTRunner", "ORTGraph", "available", "create", "session_options"]
 
 
 def available() -> bool:
@@ -21,6 +21,17 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def session_options(threads: int | None):
+    """Session options of every graph (VSR step, degrader, SISR) on the CPU execution provider."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+    so.log_severity_level = 3
+    return so
 
 
 class ORTRunner(HostRunner):
@@ -34,10 +45,7 @@ class ORTRunner(HostRunner):
         except ImportError as e:
             raise BackendUnavailable("ort: onnxruntime is not installed: pip install onnxruntime") from e
         model = onnx_model if onnx_model is not None else export_step_bytes(net)
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = int(threads or os.cpu_count() or 1)
-        so.log_severity_level = 3
+        so = session_options(threads)
         self.session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
         self.threads = so.intra_op_num_threads
         self._names = input_names(self.feedback)
@@ -46,6 +54,28 @@ class ORTRunner(HostRunner):
     def _run(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         out, state = self.session.run(None, dict(zip(self._names, inputs)))  # thread-safe
         return out, state
+
+    def describe(self) -> str:
+        return f"ort (onnxruntime {self._version}, CPU, fp32, {self.threads} threads)"
+
+
+class ORTGraph:
+    """Any exported graph (dynamic shapes) on ONNX Runtime's CPU execution provider."""
+
+    name = "ort"
+
+    def __init__(self, onnx_model: bytes, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise BackendUnavailable("ort: onnxruntime is not installed: pip install onnxruntime") from e
+        so = session_options(threads)
+        self.session = ort.InferenceSession(onnx_model, so, providers=["CPUExecutionProvider"])
+        self.threads = so.intra_op_num_threads
+        self._version = ort.__version__
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, feeds)  # thread-safe
 
     def describe(self) -> str:
         return f"ort (onnxruntime {self._version}, CPU, fp32, {self.threads} threads)"

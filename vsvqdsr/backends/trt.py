@@ -140,10 +140,15 @@ def _io_shapes(name: str, hw: tuple[int, int], num_feat: int, scale: int) -> tup
     return (1, 3, h, w)
 
 
-def build_engine(onnx_model: bytes, profile: Profile, *, feedback: bool, num_feat: int, scale: int,
+def build_engine(onnx_model: bytes, profile: Profile | None, *, feedback: bool, num_feat: int, scale: int,
                  fp16_flag: bool = False, workspace_mb: int | None = None, opt_level: int | None = None,
-                 timing_cache: Path | None = None, verbose: bool = False) -> bytes:
-    """Build a serialized TensorRT engine from ONNX bytes (see the module docstring)."""
+                 timing_cache: Path | None = None, verbose: bool = False,
+                 input_shapes: dict[str, tuple[tuple, tuple, tuple]] | None = None) -> bytes:
+    """Build a serialized TensorRT engine from ONNX bytes (see the module docstring).
+
+    ``input_shapes`` (input name -> min/opt/max shapes) replaces the VSR step's profile for other
+    graphs (the degrader, the SISR models); ``profile`` is then ignored.
+    """
     trt = import_tensorrt()
     from filelock import FileLock
 
@@ -154,7 +159,7 @@ def build_engine(onnx_model: bytes, profile: Profile, *, feedback: bool, num_fea
         parser = trt.OnnxParser(network, logger)
         if not parser.parse(onnx_model):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise RuntimeError(f"trt: the ONNX parser rejected the step graph: {errors}")
+            raise RuntimeError(f"trt: the ONNX parser rejected the graph: {errors}")
         config = builder.create_builder_config()
         if workspace_mb:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
@@ -166,8 +171,13 @@ def build_engine(onnx_model: bytes, profile: Profile, *, feedback: bool, num_fea
                                    "use fp16_mode='onnx'")
             config.set_flag(trt.BuilderFlag.FP16)
         prof = builder.create_optimization_profile()
-        for name in input_names(feedback):
-            prof.set_shape(name, *(_io_shapes(name, hw, num_feat, scale) for hw in (profile.min, profile.opt, profile.max)))
+        if input_shapes is not None:
+            for name, (lo, opt, hi) in input_shapes.items():
+                prof.set_shape(name, lo, opt, hi)
+        else:
+            for name in input_names(feedback):
+                prof.set_shape(name, *(_io_shapes(name, hw, num_feat, scale)
+                                       for hw in (profile.min, profile.opt, profile.max)))
         config.add_optimization_profile(prof)
         monitor = _progress_monitor(trt)
         if monitor is not None:
@@ -181,7 +191,7 @@ def build_engine(onnx_model: bytes, profile: Profile, *, feedback: bool, num_fea
                     cache_data = timing_cache.read_bytes()
         cache = config.create_timing_cache(cache_data)
         config.set_timing_cache(cache, ignore_mismatch=True)
-        print(f"vsvqdsr trt: building engine (TensorRT {trt.__version__}, profile {profile}, "
+        print(f"vsvqdsr trt: building engine (TensorRT {trt.__version__}, profile {input_shapes or profile}, "
               f"{'fp16 flag' if fp16_flag else 'types from ONNX'}); this takes minutes once per "
               "model, size and GPU", file=sys.stderr, flush=True)
         serialized = builder.build_serialized_network(network, config)

@@ -7,28 +7,28 @@ output is identical under any request order, thread count or ``vspipe`` range.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import vapoursynth as vs
 
+from ..nets.vqgan import TOPK_LIMIT
 from .formats import array_to_frame, check_clip, copy_props, frame_to_array, to_float_rgb
 
-__all__ = ["Degrade"]
+__all__ = ["Degrade", "frame_ks"]
 
 FUNC = "Degrade"
 
-_CACHE: dict[tuple[str, str], Any] = {}
-_CACHE_LOCK = threading.Lock()
+#: Seeds are 64-bit unsigned integers (the Philox key word); others are refused, not wrapped.
+SEED_MAX = 2 ** 64 - 1
 
 
 def _fail(msg: str) -> vs.Error:
     return vs.Error(f"{FUNC}: {msg}")
 
 
-def _k_range(name: str, k: int | Sequence[int], n_embed: int) -> tuple[int, int]:
+def _k_range(name: str, k: int | Sequence[int], k_limit: int) -> tuple[int, int]:
     if isinstance(k, bool):
         raise _fail(f"{name} must be an int or a (lo, hi) pair, got {k!r}")
     if isinstance(k, (int, np.integer)):
@@ -38,8 +38,9 @@ def _k_range(name: str, k: int | Sequence[int], n_embed: int) -> tuple[int, int]
         lo, hi = int(k[0]), int(k[1])
     else:
         raise _fail(f"{name} must be an int or a (lo, hi) pair of ints, got {k!r}")
-    if not 1 <= lo <= hi <= n_embed:
-        raise _fail(f"{name}={k!r} is out of range; accepted: 1 <= lo <= hi <= {n_embed} (codebook size)")
+    if not 1 <= lo <= hi <= k_limit:
+        raise _fail(f"{name}={k!r} is out of range; accepted: 1 <= lo <= hi <= {k_limit} "
+                    f"(the codebook size, at most {TOPK_LIMIT})")
     return lo, hi
 
 
@@ -50,37 +51,29 @@ def frame_ks(seed: int, n: int, ranges: Sequence[tuple[int, int]]) -> list[int]:
     return [int(rng.integers(lo, hi + 1)) for lo, hi in ranges]
 
 
-def _load(model: str | os.PathLike, device: str) -> Any:
-    from ..weights.degrader import load_degrader
-    from ..weights.loading import WeightsError
-
-    key = (str(model), device)
-    with _CACHE_LOCK:
-        net = _CACHE.get(key)
-        if net is None:
-            try:
-                net = load_degrader(model)
-            except (WeightsError, OSError) as e:
-                raise _fail(str(e)) from e
-            net = net.to(device)
-            _CACHE[key] = net
-    return net
+def _int_arg(name: str, v: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi):
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise _fail(f"{name} must be an int {rng}, got {v!r}")
+    return int(v)
 
 
 def Degrade(
     clip: vs.VideoNode,
-    model: str | os.PathLike = "default",
+    model: str | os.PathLike | None = None,
     k_top: int | Sequence[int] = 1,
     k_mid: int | Sequence[int] = 1,
     k_bottom: int | Sequence[int] = (1, 50),
     seed: int = 0,
     per_scene: bool = False,
     scene_detect: bool = True,
-    backend: str = "cpu",
+    backend: str = "auto",
     device_id: int = 0,
+    fp16: bool | None = None,
     max_pixels: int = 1920 * 1088,
     tile: int = 512,
     threads: int | None = None,
+    **backend_options: Any,
 ) -> vs.VideoNode:
     """Degrade ``clip`` with a multi-scale VQGAN and stochastic top-k codebook lookup.
 
@@ -88,48 +81,65 @@ def Degrade(
         clip: constant format and size; RGBS/RGBH are used as they are, anything else is converted
             to RGBS like ``Upscale`` does (``_Matrix``/range props; missing ``_Matrix``: BT.709 above
             1024x576, else BT.601). Any size (padded to a multiple of 8 internally, cropped back).
-        model: ``"default"``, a registry name (``"degrade-lite"``), our ``.safetensors`` or an
-            official ``pretrain_mul_vqgan.ckpt``.
+        model: None or ``"default"`` (the default degrader), a registry name (``"degrade-lite"``),
+            our ``.safetensors`` or an official ``pretrain_mul_vqgan.ckpt``.
         k_top, k_mid, k_bottom: 1-based rank of the codebook entry used per branch (1 = nearest).
             An int fixes it; a ``(lo, hi)`` pair draws it uniformly per frame from ``(seed, n)``.
             Paper setting: top 1, middle 1, bottom (1, 50). Larger k = stronger, stranger degradation.
-        seed: seed of the per-frame draws (same seed -> same output).
+        seed: seed of the per-frame draws, an int in ``0 .. 2**64 - 1`` (same seed -> same output).
         per_scene: draw the ranks once per scene (keyed by ``(seed, first frame of the scene)``)
             instead of per frame, like the paper's one-k-per-clip training data. Cuts come from the
             input's ``_SceneChangePrev`` props, else from ``scd.Detect`` when ``scene_detect``.
         scene_detect: with ``per_scene``, detect cuts where frames carry no ``_SceneChangePrev``.
-        backend: ``"cpu"`` or ``"cuda"`` (torch).
-        device_id: GPU index for ``"cuda"``.
+        backend: as ``Upscale``: ``"auto"`` (TensorRT, else CUDA, else CPU) or a backend name
+            (``cpu`` with option ``engine`` = openvino / ort / torch / torch_nchw, ``ort``,
+            ``openvino``, ``cuda``, ``trt``, ``torch_trt``).
+        device_id: GPU index for GPU backends.
+        fp16: half precision where the backend allows (GPU backends). Default: only for RGBH input.
         max_pixels, tile: frames larger than ``max_pixels`` run in overlapping ``tile`` tiles.
-        threads: torch CPU threads (None: leave torch's setting).
+        threads: CPU threads of the CPU engines (None: all cores); passed to the engine.
+        backend_options: passed to the backend (e.g. ``engine="ort"``, ``engine_dir=...``).
 
     Returns:
         RGBS (RGBH for RGBH input) clip of the same size, with the input's props plus
         ``VQDSR_KTop``, ``VQDSR_KMid``, ``VQDSR_KBottom`` (ranks used) and ``VQDSR_DegradeModel``.
     """
-    import torch
+    from ..backends import BackendUnavailable, RunnerSpec
+    from ..backends.image import DegradeRunner
+    from ..weights.degrader import load_degrader_model
+    from ..weights.loading import WeightsError
 
     check_clip(clip, FUNC)
-    if backend not in ("cpu", "cuda"):
-        raise _fail(f"backend must be 'cpu' or 'cuda', got {backend!r}")
-    if backend == "cuda" and not torch.cuda.is_available():
-        raise _fail("backend='cuda' but torch sees no CUDA device; use backend='cpu'")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise _fail(f"seed must be an int, got {seed!r}")
-    if not isinstance(max_pixels, int) or max_pixels < 64 * 64:
-        raise _fail(f"max_pixels must be an int >= 4096, got {max_pixels!r}")
+    if not isinstance(backend, str):
+        raise _fail(f"backend must be a backend name, got {backend!r}")
+    seed = _int_arg("seed", seed, 0, SEED_MAX)
+    device_id = _int_arg("device_id", device_id, 0)
+    max_pixels = _int_arg("max_pixels", max_pixels, 64 * 64)
+    tile = _int_arg("tile", tile, 64)
     if threads is not None:
-        torch.set_num_threads(int(threads))
-    device = "cpu" if backend == "cpu" else f"cuda:{device_id}"
-    net = _load(model, device)
-    n_embed = net.config.n_embed
-    ranges = [_k_range("k_top", k_top, n_embed), _k_range("k_mid", k_mid, n_embed),
-              _k_range("k_bottom", k_bottom, n_embed)]
+        backend_options["threads"] = _int_arg("threads", threads, 1)
+    if fp16 is not None and not isinstance(fp16, bool):
+        raise _fail(f"fp16 must be True, False or None, got {fp16!r}")
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise _fail(f"model must be None, a model name or a file path, got {type(model).__name__}")
+    try:
+        net, desc, model_name = load_degrader_model(model)
+    except (WeightsError, OSError) as e:
+        raise _fail(str(e)) from None
+    k_limit = min(desc.config.n_embed, TOPK_LIMIT)
+    ranges = [_k_range("k_top", k_top, k_limit), _k_range("k_mid", k_mid, k_limit),
+              _k_range("k_bottom", k_bottom, k_limit)]
     half = clip.format.id == vs.RGBH
+    spec = RunnerSpec(height=clip.height, width=clip.width, fp16=bool(half if fp16 is None else fp16),
+                      device_id=device_id, host_dtype=np.float16 if half else np.float32)
+    try:
+        # the graph's TopK takes the largest rank this clip can ask for (constant K)
+        runner = DegradeRunner(net, spec, backend, k_max=max(hi for _, hi in ranges), max_pixels=max_pixels,
+                               tile=tile, **backend_options)
+    except (BackendUnavailable, ValueError, TypeError) as e:
+        raise _fail(str(e)) from None
+    del net  # the runner holds what it needs; it is freed with the clip
     rgb = to_float_rgb(clip, half=half)
-    lock = threading.Lock()
-    model_name = os.fspath(model)
-    seed = int(seed)
 
     scenes = None
     if per_scene:
@@ -143,11 +153,7 @@ def Degrade(
         else:
             ks = frame_ks(seed, n, ranges)
         arr = frame_to_array(f).astype(np.float32)
-        x = torch.from_numpy(arr).unsqueeze(0).to(device)
-        kt = [torch.tensor([k], dtype=torch.int64) for k in ks]
-        with lock:
-            y = net.degrade(x, *kt, max_pixels=max_pixels, tile=tile)
-        out = array_to_frame(y[0].cpu().numpy().astype(arr.dtype if not half else np.float16), f)
+        out = array_to_frame(runner.run(arr, ks), f)
         copy_props(out, f, {"VQDSR_KTop": ks[0], "VQDSR_KMid": ks[1], "VQDSR_KBottom": ks[2],
                             "VQDSR_DegradeModel": model_name})
         return out

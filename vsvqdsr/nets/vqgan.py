@@ -25,11 +25,14 @@ from torch import Tensor, nn
 __all__ = [
     "VQGANConfig", "PAPER_CONFIG", "LITE_CONFIG", "CONFIGS", "VectorQuantizer", "ResnetBlock",
     "BasicBlock", "AttnBlock", "Downsample", "Upsample", "TopVQGAN", "MultiScaleVQGAN", "sample_k",
-    "K_MAX",
+    "K_MAX", "TOPK_LIMIT", "DegradeModule",
 ]
 
 #: Largest k used by the paper and the released code (top-k over the 50 nearest entries).
 K_MAX = 50
+#: Largest constant K of a TopK layer TensorRT accepts (its ONNX TopK support); the exported
+#: degrader graph never asks for more.
+TOPK_LIMIT = 3840
 
 
 @dataclass(frozen=True)
@@ -430,6 +433,41 @@ class MultiScaleVQGAN(TopVQGAN):
                 res = self._degrade_padded(x[..., a0:a1, b0:b1], ks)
                 out[..., y0:y1, x0:x1] = res[..., y0 - a0:y1 - a0, x0 - b0:x1 - b0]
         return out
+
+
+class DegradeModule(nn.Module):
+    """:class:`MultiScaleVQGAN` as one graph for export and the runners: ranks are *inputs*.
+
+    ``forward(x, k_top, k_mid, k_bottom)``: ``x`` ``1,3,H,W`` in [0, 1] (H, W multiples of 8),
+    ``k_*`` int64 ``(1,)`` 1-based ranks in ``1..k_max``; returns ``1,3,H,W`` in [0, 1]. The
+    stochastic top-k lookup (paper Sec. 3.2) runs inside the graph: squared distances to every
+    codebook entry, ONE TopK with the constant ``K = k_max`` (at most :data:`TOPK_LIMIT`, as
+    TensorRT requires), a Gather of column ``k - 1`` of the sorted indices, and a Gather of the
+    codebook rows. The indices equal :meth:`VectorQuantizer.lookup`'s for every ``k <= k_max``.
+    """
+
+    def __init__(self, net: MultiScaleVQGAN, k_max: int = K_MAX) -> None:
+        super().__init__()
+        n_embed = net.config.n_embed
+        if not 1 <= k_max <= min(n_embed, TOPK_LIMIT):
+            raise ValueError(f"DegradeModule: k_max must lie in 1..{min(n_embed, TOPK_LIMIT)}, got {k_max}")
+        self.net = net
+        self.k_max = int(k_max)
+
+    def _quantize(self, z: Tensor, k: Tensor) -> Tensor:
+        b, d, h, w = z.shape
+        zf = z.permute(0, 2, 3, 1).reshape(-1, d)
+        e = self.net.codebook.embedding.weight
+        dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
+        order = dist.topk(self.k_max, dim=1, largest=False, sorted=True).indices  # N, K
+        idx = order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= k_max
+        return e.index_select(0, idx).reshape(b, h, w, d).permute(0, 3, 1, 2)
+
+    def forward(self, x: Tensor, k_top: Tensor, k_mid: Tensor, k_bottom: Tensor) -> Tensor:
+        z_top, z_mid, z_bot = self.net.encode(x * 2.0 - 1.0)
+        y = self.net.decode(self._quantize(z_top, k_top), self._quantize(z_mid, k_mid),
+                            self._quantize(z_bot, k_bottom))
+        return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
 def _uniform(lo: int, hi: int, n: int, g: torch.Generator) -> Tensor:
