@@ -143,3 +143,97 @@ def test_vspipe_output_equals_in_process(model_path, tmp_path):
         raw = np.fromfile(out, dtype=np.float32).reshape(len(frames), 3, H, W)[:, [2, 0, 1]]
         for i, n in enumerate(frames):
             assert np.array_equal(raw[i], ref[n][0]), (args, n)
+
+
+@pytest.mark.parametrize("engine", ["ort", "openvino"])
+def test_backends_equal_torch_eager_and_follow_the_same_draws(model_path, engine):
+    """Every output frame equals MultiScaleVQGAN.degrade with that frame's own draws (within 1e-3),
+    and the draws are those of frame_ks, on the exported graph as on the torch engine."""
+    from vsvqdsr.weights.degrader import load_degrader
+
+    net = load_degrader(model_path)
+    ranges = [(1, 1), (1, 10), (1, 50)]
+    kw = dict(model=str(model_path), k_mid=(1, 10), k_bottom=(1, 50), seed=11)
+    got = grab(Degrade(make_clip(), backend=engine, threads=1, **kw))
+    eager = grab(Degrade(make_clip(), backend="cpu", engine="torch_nchw", threads=1, **kw))
+    src = grab(make_clip())
+    for n in range(N):
+        ks = frame_ks(11, n, ranges)
+        props = got[n][1]
+        assert [props["VQDSR_KTop"], props["VQDSR_KMid"], props["VQDSR_KBottom"]] == ks
+        assert [eager[n][1][k] for k in ("VQDSR_KTop", "VQDSR_KMid", "VQDSR_KBottom")] == ks
+        ref = net.degrade(torch.from_numpy(src[n][0])[None], *[torch.tensor([k]) for k in ks])[0].numpy()
+        assert np.abs(got[n][0] - ref).max() < 1e-3, (n, ks)
+        assert np.abs(eager[n][0] - ref).max() < 1e-5, (n, ks)
+    # fixed ranks as well
+    fixed = grab(Degrade(make_clip(), model=str(model_path), k_bottom=7, backend=engine))
+    ref = net.degrade(torch.from_numpy(src[0][0])[None], torch.tensor([1]), torch.tensor([1]), torch.tensor([7]))
+    assert np.abs(fixed[0][0] - ref[0].numpy()).max() < 1e-3
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(threads=0), "threads must be an int >= 1, got 0"),
+    (dict(threads=1.5), "threads must be an int"),
+    (dict(seed=-1), r"seed must be an int 0..18446744073709551615, got -1"),
+    (dict(seed=2 ** 64), "seed must be an int 0..18446744073709551615"),
+    (dict(seed=1.0), "seed must be an int"),
+    (dict(bogus=3), "no backend takes option.*bogus"),
+    (dict(backend="ort", engine="torch"), "backend 'ort' does not take option.*engine"),
+    (dict(backend="cpu", engine="tpu"), "engine must be one of"),
+    (dict(model=3), "model must be None, a model name or a file path"),
+    (dict(fp16="yes"), "fp16 must be"),
+    (dict(device_id=-1), "device_id must be an int >= 0"),
+    (dict(tile=8), "tile must be an int >= 64"),
+])
+def test_every_bad_input_is_a_degrade_error(model_path, kwargs, match):
+    kw = dict(model=str(model_path)) | kwargs
+    with pytest.raises(vs.Error, match=rf"^Degrade: .*{match}"):
+        Degrade(make_clip(), **kw)
+
+
+def test_model_none_is_the_default_degrader():
+    deg = Degrade(make_clip(), model=None, k_bottom=3, backend="cpu", engine="ort", threads=1)
+    f = deg.get_frame(0)
+    assert f.props["VQDSR_DegradeModel"] == "degrade-lite" and f.props["VQDSR_KBottom"] == 3
+
+
+def test_crafted_and_damaged_degrader_files_are_degrade_errors(tmp_path, model_path):
+    from vsvqdsr.weights import save_state_dict
+    from vsvqdsr.weights.degrader import load_degrader
+
+    sd = load_degrader(model_path).state_dict()
+    sd["top.encode_0.blocks.5000.conv1.weight"] = torch.zeros(8, 8, 3, 3)
+    save_state_dict(sd, tmp_path / "huge.safetensors", {"kind": "degrader"})
+    with pytest.raises(vs.Error, match="^Degrade: huge.safetensors: ResnetBlocks per stage is 5001"):
+        Degrade(make_clip(), model=str(tmp_path / "huge.safetensors"))
+    (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(vs.Error, match="^Degrade: junk.safetensors: damaged"):
+        Degrade(make_clip(), model=str(tmp_path / "junk.safetensors"))
+    top = {k: v for k, v in load_degrader(model_path).state_dict().items() if not k.startswith(("mid.", "bot."))}
+    save_state_dict(top, tmp_path / "s1.safetensors", {"kind": "degrader"})
+    with pytest.raises(vs.Error, match="^Degrade: s1.safetensors: a stage-1"):
+        Degrade(make_clip(), model=str(tmp_path / "s1.safetensors"))
+
+
+def test_the_filter_keeps_no_model_cache_and_leaves_torch_threads_alone(model_path, monkeypatch):
+    import gc
+    import weakref
+
+    import vsvqdsr.backends.image as image
+
+    made = []
+    real = image.DegradeRunner
+
+    class Spy(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(image, "DegradeRunner", Spy)
+    before = torch.get_num_threads()
+    clip = Degrade(make_clip(), model=str(model_path), backend="cpu", engine="ort", threads=1)
+    clip.get_frame(0)
+    assert torch.get_num_threads() == before and made[0]() is not None
+    del clip
+    gc.collect()
+    assert made[0]() is None  # the runner (and its engine) went with the clip

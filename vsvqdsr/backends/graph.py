@@ -288,6 +288,10 @@ class TorchTRTGraph(GraphEngine):
 def _check_options(name: str, options: Mapping[str, Any], auto: bool) -> dict[str, Any]:
     accepted = GRAPH_OPTIONS[name]
     unknown = sorted(set(options) - set(accepted))
+    anywhere = {o for opts in GRAPH_OPTIONS.values() for o in opts}
+    if auto and set(unknown) - anywhere:  # not meant for any backend of the auto order: a typo
+        raise ValueError(f"no backend takes option(s) {', '.join(sorted(set(unknown) - anywhere))}; "
+                         f"accepted: {', '.join(sorted(anywhere))}")
     if unknown and auto:
         print(f"vsvqdsr: backend=auto chose {name!r}, which ignores {', '.join(unknown)}", file=sys.stderr,
               flush=True)

@@ -27,7 +27,8 @@ import torch
 from .engine_cache import atomic_write_bytes
 
 __all__ = ["OPSET", "input_names", "output_names", "export_step", "export_step_bytes",
-           "convert_to_fp16", "onnx_checksum", "atomic_write_bytes", "export_graph_bytes"]
+           "convert_to_fp16", "onnx_checksum", "atomic_write_bytes", "export_graph_bytes",
+           "TRT_ONNX_OPS", "trt_problems"]
 
 #: ONNX opset of every exported graph.
 OPSET = 18
@@ -162,6 +163,76 @@ def convert_to_fp16(model: bytes) -> bytes:
     del g.value_info[:]  # stale float32 annotations; shape inference re-derives them
     onnx.checker.check_model(m)
     return m.SerializeToString()
+
+
+#: ONNX operators of our exported graphs that TensorRT's ONNX parser supports (onnx-tensorrt's
+#: operator support matrix), with the restriction checked by :func:`trt_problems` where it has one.
+TRT_ONNX_OPS: dict[str, str] = {
+    "Add": "", "Cast": "", "Clip": "", "Concat": "", "Constant": "", "ConstantOfShape": "",
+    "Conv": "weights W must be an initializer", "DepthToSpace": "", "Div": "", "Gather": "", "Identity": "",
+    "InstanceNormalization": "scale and B must be initializers", "LeakyRelu": "", "MatMul": "", "Mul": "",
+    "Pad": "", "Pow": "", "PRelu": "", "ReduceSum": "", "Relu": "", "Reshape": "",
+    "Resize": "modes nearest/linear, coordinate transforms half_pixel, pytorch_half_pixel, "
+              "tf_half_pixel_for_nn, asymmetric, align_corners",
+    "Shape": "", "Sigmoid": "", "Slice": "axes must be an initializer", "Softmax": "", "Sqrt": "",
+    "Squeeze": "axes must be a constant", "Sub": "", "TopK": "K must be an initializer, at most 3840",
+    "Transpose": "", "Unsqueeze": "axes must be a constant",
+}
+_TRT_RESIZE_MODES = {"nearest", "linear"}
+_TRT_RESIZE_COORDS = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
+_TRT_TOPK_MAX = 3840
+
+
+def trt_problems(model: bytes) -> list[str]:
+    """What in a serialized ONNX graph TensorRT's parser would refuse (empty list: nothing).
+
+    Checks every node against :data:`TRT_ONNX_OPS` and its restriction: constant inputs where
+    required (initializers or ``Constant`` outputs), TopK's K <= 3840, Resize modes. No TensorRT
+    is needed; this is the check up to the engine boundary.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load_from_string(model).graph
+    const = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    const[node.output[0]] = numpy_helper.to_array(a.t)
+    problems = []
+
+    def need_const(node, idx: int, what: str) -> None:
+        if idx < len(node.input) and node.input[idx] and node.input[idx] not in const:
+            problems.append(f"{node.op_type} {node.name}: {what} is not a constant")
+
+    for node in g.node:
+        op = node.op_type
+        if op not in TRT_ONNX_OPS:
+            problems.append(f"{op} {node.name}: operator not in TensorRT's ONNX support list")
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if op == "TopK":
+            need_const(node, 1, "K")
+            k = const.get(node.input[1])
+            if k is not None and int(k.reshape(-1)[0]) > _TRT_TOPK_MAX:
+                problems.append(f"TopK {node.name}: K = {int(k.reshape(-1)[0])} > {_TRT_TOPK_MAX}")
+        elif op == "Conv":
+            need_const(node, 1, "W")
+        elif op == "InstanceNormalization":
+            need_const(node, 1, "scale")
+            need_const(node, 2, "B")
+        elif op == "Slice":
+            need_const(node, 3, "axes")
+        elif op in ("Squeeze", "Unsqueeze"):
+            need_const(node, 1, "axes")
+        elif op == "Resize":
+            mode = attrs.get("mode", b"nearest")
+            coord = attrs.get("coordinate_transformation_mode", b"half_pixel")
+            mode, coord = (v.decode() if isinstance(v, bytes) else v for v in (mode, coord))
+            if mode not in _TRT_RESIZE_MODES or coord not in _TRT_RESIZE_COORDS:
+                problems.append(f"Resize {node.name}: mode {mode} / {coord} not supported by TensorRT")
+    return problems
 
 
 def _log(msg: str) -> None:

@@ -16,13 +16,17 @@ def _run(args: argparse.Namespace) -> int:
     if not src.is_dir():
         raise CLIError(f"input folder not found: {src}")
     check_output_dir(args.out_dir, "output folder")
+    from ..backends import BackendUnavailable
+
     device = args.device
     if device == "auto":
         import torch
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    options = {"engine": args.engine} if args.engine else {}
     try:
-        n = enhance_dir(src, Path(args.out_dir), args.model, device, args.tile, args.overwrite)
-    except (ValueError, WeightsError) as e:
+        n = enhance_dir(src, Path(args.out_dir), args.model, device, args.tile, args.overwrite,
+                        backend=args.backend, **options)
+    except (ValueError, WeightsError, BackendUnavailable) as e:
         raise CLIError(str(e)) from e
     print(f"{n} frame(s) written to {args.out_dir}")
     print("vqdsr enhance-hr: done", file=sys.stderr)
@@ -40,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="realesr-animevideov3",
                    help="SR model name (installed by `vqdsr fetch-weights`) or SRVGG .safetensors path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--backend", default=None,
+                   help="inference backend (cpu, ort, openvino, cuda, trt, torch_trt; default from --device)")
+    p.add_argument("--engine", default=None, help="CPU engine for --backend cpu (openvino, ort, torch, torch_nchw)")
     p.add_argument("--tile", type=int, default=256, help="LR tile edge (0 = whole frame)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_run)

@@ -28,14 +28,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..provenance import BENCHMARK_MARKER, MANIFEST_NAME
 from ..weights.loading import atomic_write_bytes, current_umask
 
 __all__ = ["BENCHMARK_MARKER", "MANIFEST_NAME", "SCALE", "Severity", "SEVERITIES", "degrade_frames",
            "write_png", "read_png", "build_set", "sha256_file"]
 
-#: Key (and value) in ``benchmark.json`` that marks a folder as an evaluation set.
-BENCHMARK_MARKER = "vsvqdsr-benchmark"
-MANIFEST_NAME = "benchmark.json"
 #: HR / LR size ratio.
 SCALE = 4
 

@@ -6,7 +6,8 @@ outputs are clamped to [0, 1] and rounded), so every method is scored on what a 
 * ``bicubic`` -- ``resize.Bicubic`` with b = 0, c = 0.5 (Keys / Catmull-Rom, as MATLAB and PIL);
 * ``lanczos`` -- ``resize.Lanczos``, 3 taps; ``nearest`` -- ``resize.Point`` (a lower bound);
 * single-image SR models in :func:`vsvqdsr.weights.fetch.sisr_dir` (``realesr-animevideov3``, ...):
-  torch, frame by frame, :func:`vsvqdsr.training.enhance.sr_image`;
+  frame by frame through :class:`vsvqdsr.backends.image.SISRRunner` (setting ``backend``, default
+  ``cpu``: its fastest engine; ``tile``);
 * VSR models (installed names, or ``.safetensors``/``.pth`` files): ``vsvqdsr.Upscale`` with
   ``scene_detect=False`` (every benchmark clip is one shot; a camera move must not be cut).
 """
@@ -142,17 +143,18 @@ def _resize(method: Method, lr: np.ndarray) -> np.ndarray:
 
 
 def _sisr(method: Method, lr: np.ndarray) -> np.ndarray:
-    import torch
+    from ..backends import RunnerSpec
+    from ..backends.image import SISRRunner
+    from ..weights import load_model
 
-    from ..training.enhance import load_sisr, sr_image
-
-    net = load_sisr(str(method.path))
+    net = load_model(str(method.path), "sisr")[0]
+    _, h, w, _ = lr.shape
+    runner = SISRRunner(net, RunnerSpec(h, w), str(method.settings.get("backend", "cpu")),
+                        tile=int(method.settings.get("tile", 0)))
     out = []
-    with torch.no_grad():
-        for f in lr:
-            x = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255.0
-            y = sr_image(net, x, tile=int(method.settings.get("tile", 0)))
-            out.append(_to_uint8(y[0].permute(1, 2, 0).clamp(0, 1).numpy()))
+    for f in lr:
+        y = runner.run(np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32) / 255.0)
+        out.append(_to_uint8(np.clip(y.transpose(1, 2, 0), 0, 1)))
     return np.stack(out)
 
 

@@ -454,14 +454,19 @@ class DegradeModule(nn.Module):
         self.net = net
         self.k_max = int(k_max)
 
-    def _quantize(self, z: Tensor, k: Tensor) -> Tensor:
-        b, d, h, w = z.shape
+    def lookup(self, z: Tensor, k: Tensor) -> Tensor:
+        """Codebook indices (``B*H*W``) of the ``k``-th nearest entry of every token of ``z``."""
+        d = z.shape[1]
         zf = z.permute(0, 2, 3, 1).reshape(-1, d)
         e = self.net.codebook.embedding.weight
         dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
         order = dist.topk(self.k_max, dim=1, largest=False, sorted=True).indices  # N, K
-        idx = order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= k_max
-        return e.index_select(0, idx).reshape(b, h, w, d).permute(0, 3, 1, 2)
+        return order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= k_max
+
+    def _quantize(self, z: Tensor, k: Tensor) -> Tensor:
+        b, d, h, w = z.shape
+        e = self.net.codebook.embedding.weight
+        return e.index_select(0, self.lookup(z, k)).reshape(b, h, w, d).permute(0, 3, 1, 2)
 
     def forward(self, x: Tensor, k_top: Tensor, k_mid: Tensor, k_bottom: Tensor) -> Tensor:
         z_top, z_mid, z_bot = self.net.encode(x * 2.0 - 1.0)

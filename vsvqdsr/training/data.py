@@ -132,7 +132,7 @@ def find_sources(paths: list[str | Path], min_frames: int = 1) -> list[ClipSourc
     Raises ``ValueError`` if a path is inside or contains the evaluation benchmark set
     (``vqdsr eval``'s ``benchmark.json``): the benchmark must never be trained on.
     """
-    from ..evaluation.dataset import check_not_benchmark
+    from ..provenance import check_not_benchmark
 
     check_not_benchmark(paths, "find_sources")
     return _find_sources(paths, min_frames)

@@ -13,7 +13,6 @@ the compute) and realesrgan-x4plus-anime (6 blocks). All are converted at set-up
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -25,58 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..backends.image import SISR_PAD
+from ..nets.imresize import cubic, matlab_imresize, resize_weights
 from ..weights.loading import current_umask
 
 __all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image", "enhance_frame",
-           "enhance_dir", "SISR_PAD"]
-
-#: Reflect padding (LR pixels) around each tile, as the ncnn Real-ESRGAN front end does.
-SISR_PAD = 10
-
-
-def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
-    """Keys' cubic convolution kernel with parameter ``a`` (MATLAB uses -0.5)."""
-    ax = np.abs(x)
-    ax2, ax3 = ax ** 2, ax ** 3
-    return np.where(ax <= 1, (a + 2) * ax3 - (a + 3) * ax2 + 1,
-                    np.where(ax <= 2, a * ax3 - 5 * a * ax2 + 8 * a * ax - 4 * a, 0.0))
-
-
-def resize_weights(in_len: int, out_len: int, antialias: bool = True) -> np.ndarray:
-    """Dense ``out_len x in_len`` matrix of MATLAB ``imresize`` bicubic weights along one axis.
-
-    Output pixel ``i`` (1-based) maps to ``u = i / s + 0.5 (1 - 1/s)`` with ``s = out_len / in_len``;
-    when shrinking with antialiasing the kernel is ``s * cubic(s x)`` over a width of ``4 / s``.
-    Rows are normalised to sum 1; taps outside the image mirror symmetrically (``1 2 3 | 3 2 1``).
-    """
-    s = out_len / in_len
-    width = 4.0 / s if (antialias and s < 1) else 4.0
-    i = np.arange(1, out_len + 1, dtype=np.float64)
-    u = i / s + 0.5 * (1 - 1 / s)
-    left = np.floor(u - width / 2)
-    taps = int(math.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]  # 1-based
-    dist = u[:, None] - idx
-    w = s * cubic(s * dist) if (antialias and s < 1) else cubic(dist)
-    w = w / w.sum(axis=1, keepdims=True)
-    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
-    cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    mat = np.zeros((out_len, in_len))
-    np.add.at(mat, (np.repeat(np.arange(out_len), taps), cols.ravel()), w.ravel())
-    return mat
-
-
-def matlab_imresize(x: Tensor, size: tuple[int, int], antialias: bool = True) -> Tensor:
-    """Resize ``...,H,W`` to ``size = (out_h, out_w)`` like MATLAB ``imresize(..., 'bicubic')``.
-
-    Float in, float out (no clamping or rounding); separable, computed in float64 weights cast to
-    ``x``'s dtype.
-    """
-    h, w = x.shape[-2:]
-    oh, ow = size
-    wh = torch.from_numpy(resize_weights(h, oh, antialias)).to(x.device, x.dtype)
-    ww = torch.from_numpy(resize_weights(w, ow, antialias)).to(x.device, x.dtype)
-    return torch.matmul(torch.matmul(wh, x), ww.T)
+           "enhance_image", "enhance_dir", "SISR_PAD"]
 
 
 def load_sisr(model: str | os.PathLike) -> nn.Module:
@@ -114,11 +67,31 @@ def sr_image(net: nn.Module, img: Tensor, tile: int = 256, pad: int = SISR_PAD) 
 
 
 def enhance_frame(net: nn.Module, img: np.ndarray, device: str = "cpu", tile: int = 256) -> np.ndarray:
-    """HR-SR one RGB frame: float32 ``H,W,3`` in [0, 1] -> same size, float32 in [0, 1]."""
+    """HR-SR one RGB frame with torch eager (the reference path): float32 ``H,W,3`` in [0, 1] ->
+    same size, float32 in [0, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device)
     sr = sr_image(net, x, tile)
     down = matlab_imresize(sr.double() if device == "cpu" else sr, img.shape[:2]).float()
     return down.clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def enhance_image(runner, img: np.ndarray) -> np.ndarray:
+    """HR-SR one RGB frame through a :class:`~vsvqdsr.backends.image.SISRRunner`: float32 ``H,W,3``
+    in [0, 1] -> same size, float32 in [0, 1] (resized back in float64)."""
+    sr = runner.run(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+    down = matlab_imresize(torch.from_numpy(sr).double()[None], img.shape[:2]).float()
+    return down.clamp_(0, 1)[0].permute(1, 2, 0).numpy()
+
+
+def _backend_for(device: str) -> tuple[str, int]:
+    """``--device`` (cpu, cuda, cuda:N, auto) as ``(backend, device_id)``."""
+    if device in ("cpu", "auto"):
+        return device, 0
+    if device == "cuda":
+        return "cuda", 0
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return "cuda", int(device[5:])
+    raise ValueError(f"enhance_dir: device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -134,16 +107,20 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr-animevideov3",
-                device: str = "cpu", tile: int = 256, overwrite: bool = False) -> int:
+                device: str = "cpu", tile: int = 256, overwrite: bool = False, backend: str | None = None,
+                **backend_options) -> int:
     """Enhance every image under ``in_dir`` into PNGs under ``out_dir`` (same relative paths).
 
-    Existing outputs are skipped unless ``overwrite`` (so an interrupted run resumes). 16-bit inputs
-    give 16-bit PNGs, others 8-bit (rounded). Returns the number of frames written. Refuses
-    (``ValueError``) an ``in_dir`` inside or containing the evaluation benchmark set.
+    The SR model runs on the inference layer (:class:`~vsvqdsr.backends.image.SISRRunner`):
+    ``backend`` (default: from ``device``: ``cpu`` -> the CPU backend's fastest engine, ``cuda[:N]``
+    -> torch CUDA) with ``backend_options`` (e.g. ``engine="torch"``, ``threads``); one runner per
+    distinct frame size. Existing outputs are skipped unless ``overwrite`` (so an interrupted run
+    resumes). 16-bit inputs give 16-bit PNGs, others 8-bit (rounded). Returns the number of frames
+    written. Refuses (``ValueError``) an ``in_dir`` inside or containing the evaluation benchmark set.
     """
     from tqdm import tqdm
 
-    from ..evaluation.dataset import check_not_benchmark
+    from ..provenance import check_not_benchmark
     from .data import IMAGE_EXTS
 
     check_not_benchmark([in_dir], "enhance_dir")
@@ -151,7 +128,13 @@ def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr
     files = sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:
         raise ValueError(f"enhance_dir: no images under {in_dir}")
-    net = load_sisr(model).to(device)
+    from ..backends import RunnerSpec
+    from ..backends.image import SISRRunner
+
+    name, device_id = _backend_for(device)
+    backend = backend or name
+    net = load_sisr(model)
+    runners: dict[tuple[int, int], SISRRunner] = {}
     done = 0
     for p in tqdm(files, desc="HR-SR enhance", unit="frame", file=sys.stderr):
         dst = (out_dir / p.relative_to(in_dir)).with_suffix(".png")
@@ -163,7 +146,12 @@ def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr
         deep = raw.dtype == np.uint16
         from .data import _read_image
 
-        out = enhance_frame(net, _read_image(p), device, tile)
+        img = _read_image(p)
+        size = img.shape[:2]
+        if size not in runners:
+            runners[size] = SISRRunner(net, RunnerSpec(size[0], size[1], device_id=device_id), backend, tile=tile,
+                                       **backend_options)
+        out = enhance_image(runners[size], img)
         if deep:
             q = np.round(out * 65535.0).astype(np.uint16)
         else:

@@ -55,7 +55,7 @@ def list_frames(sources: Sequence[str | os.PathLike], cache: Path, video_step: i
     Raises ``ValueError`` if a source is inside or contains the evaluation benchmark set
     (``vqdsr eval``'s ``benchmark.json``): the benchmark must never be trained on.
     """
-    from ..evaluation.dataset import check_not_benchmark
+    from ..provenance import check_not_benchmark
 
     check_not_benchmark(sources, "list_frames")
     groups: list[list[Path]] = []

@@ -1,0 +1,149 @@
+"""The image runners of the inference layer: the degrader graph (ranks as inputs, top-k inside the
+graph) and the SISR runners, on the CPU engines; the TensorRT path up to the engine boundary."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+from vsvqdsr.backends import BackendUnavailable, RunnerSpec
+from vsvqdsr.backends.graph import _profile_for, graph_onnx, open_graph
+from vsvqdsr.backends.image import DegradeRunner, SISRRunner, degrade_graph, sisr_graph
+from vsvqdsr.backends.onnx_export import convert_to_fp16, export_graph_bytes, export_step_bytes, trt_problems
+from vsvqdsr.nets.rrdb import RRDBNet
+from vsvqdsr.nets.srvgg import SRVGGCompact
+from vsvqdsr.nets.vqgan import LITE_CONFIG, DegradeModule, MultiScaleVQGAN, VQGANConfig
+from vsvqdsr.nets.vsr import RecurrentVSR
+from vsvqdsr.training.enhance import sr_image
+
+TINY = VQGANConfig(ch=8, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=1, embed_dim=16, n_embed=64, norm_groups=4)
+
+
+@pytest.fixture(scope="module")
+def lite() -> MultiScaleVQGAN:
+    from vsvqdsr.weights import load_model
+
+    return load_model("degrade-lite", "degrader")[0]
+
+
+class _Lookup(torch.nn.Module):
+    def __init__(self, dm: DegradeModule) -> None:
+        super().__init__()
+        self.dm = dm
+
+    def forward(self, z, k):
+        return self.dm.lookup(z, k)
+
+
+def test_exported_rank_k_lookup_equals_the_torch_quantizer(lite):
+    """The ONNX graph's distances -> TopK (constant K = 50) -> Gather of rank k picks exactly the
+    entries VectorQuantizer.lookup picks, for k = 1, 2, 50."""
+    import onnxruntime as ort
+
+    dm = DegradeModule(lite, 50)
+    z = torch.randn(1, LITE_CONFIG.embed_dim, 12, 20) * 0.5
+    onnx = export_graph_bytes(_Lookup(dm), (z, torch.tensor([1])), ["z", "k"], ["idx"],
+                              {"z": {2: "h", 3: "w"}})
+    assert not trt_problems(onnx)
+    sess = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    for k in (1, 2, 50):
+        got = sess.run(None, {"z": z.numpy(), "k": np.array([k], np.int64)})[0]
+        ref = lite.codebook.lookup(z, torch.tensor([k])).reshape(-1).numpy()
+        assert np.array_equal(got, ref), k
+        assert np.array_equal(dm.lookup(z, torch.tensor([k])).numpy(), ref), k
+
+
+def test_degrader_graph_is_within_tensorrts_onnx_support(lite):
+    import onnx
+
+    data = graph_onnx(degrade_graph(lite, 50))
+    g = onnx.load_from_string(data).graph
+    topk = [n for n in g.node if n.op_type == "TopK"]
+    assert len(topk) == 3  # top, middle, bottom branch
+    assert [i.name for i in g.input] == ["x", "k_top", "k_mid", "k_bottom"]
+    assert trt_problems(data) == [] and trt_problems(convert_to_fp16(data)) == []
+    for net in (SRVGGCompact(num_feat=8, num_conv=1), RRDBNet(num_feat=8, num_block=1, num_grow=4)):
+        assert trt_problems(graph_onnx(sisr_graph(net))) == []
+    assert trt_problems(export_step_bytes(RecurrentVSR(feedback=True))) == []
+    # the checker does flag what TensorRT refuses: a K above 3840, a K computed at run time
+    with pytest.raises(ValueError, match="k_max"):
+        DegradeModule(lite, 300)  # more than the lite codebook's 256 entries
+    bad = export_graph_bytes(_TopKRuntime(), (torch.rand(4, 5000), torch.tensor([3])), ["x", "k"], ["y"])
+    assert any("K is not a constant" in p for p in trt_problems(bad))
+    big = export_graph_bytes(_TopKConst(4000), (torch.rand(4, 5000),), ["x"], ["y"])
+    assert any("K = 4000 > 3840" in p for p in trt_problems(big))
+
+
+class _TopKRuntime(torch.nn.Module):
+    def forward(self, x, k):
+        return torch.topk(x, int(k.item()) if not torch.jit.is_tracing() else k, dim=1).indices
+
+
+class _TopKConst(torch.nn.Module):
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return torch.topk(x, self.k, dim=1).indices
+
+
+@pytest.mark.parametrize("engine", ["ort", "openvino", "torch"])
+def test_degrade_runner_equals_torch_eager(lite, engine):
+    """Fixed ranks: each engine equals MultiScaleVQGAN.degrade within 1e-3 (whole frame and tiles)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 50, 77), dtype=np.float32)
+    r = DegradeRunner(lite, RunnerSpec(50, 77), "cpu", k_max=50, engine=engine, threads=1)
+    for ks in ([1, 1, 1], [1, 2, 5]):
+        ref = lite.degrade(torch.from_numpy(x)[None], *[torch.tensor([k]) for k in ks])[0].numpy()
+        assert np.abs(r.run(x, ks) - ref).max() < 1e-3
+    ks = [1, 1, 3]
+    x = rng.random((3, 70, 90), dtype=np.float32)
+    ref = lite.degrade(torch.from_numpy(x)[None], *[torch.tensor([k]) for k in ks], max_pixels=4096, tile=64)
+    r = DegradeRunner(lite, RunnerSpec(70, 90), "cpu", k_max=3, max_pixels=4096, tile=64, engine=engine, threads=1)
+    assert r.tiled and np.abs(r.run(x, ks) - ref[0].numpy()).max() < 1e-3
+    with pytest.raises(ValueError, match="ranks must be three ints in 1..3"):
+        r.run(x, [1, 1, 4])
+
+
+@pytest.mark.parametrize("engine", ["ort", "openvino", "torch_nchw"])
+def test_sisr_runner_equals_the_torch_path(engine):
+    torch.manual_seed(0)
+    for net in (SRVGGCompact(num_feat=8, num_conv=2).eval(), RRDBNet(num_feat=8, num_block=1, num_grow=4).eval()):
+        img = torch.rand(1, 3, 37, 45)
+        for tile in (0, 16):
+            ref = sr_image(net, img, tile=tile)[0].numpy()
+            r = SISRRunner(net, RunnerSpec(37, 45), "cpu", tile=tile, engine=engine, threads=1)
+            got = r.run(img[0].numpy())
+            assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-4, (type(net).__name__, tile)
+
+
+def test_gpu_backends_say_why_they_cannot_run_here(lite):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    for backend, why in (("cuda", "no CUDA device"), ("trt", "TensorRT is not installed"),
+                         ("torch_trt", "TensorRT is not installed")):
+        with pytest.raises(BackendUnavailable, match=why):
+            DegradeRunner(lite, RunnerSpec(32, 32), backend)
+    with pytest.raises(ValueError, match="does not take option"):
+        open_graph("ort", sisr_graph(SRVGGCompact(num_feat=8, num_conv=1)), RunnerSpec(8, 8), (8, 8), engine="x")
+
+
+def test_trt_build_of_the_degrader_graph_up_to_the_engine(monkeypatch, lite):
+    """The TensorRT builder gets the exported degrader graph with one profile: the image from 8x8 up
+    to the padded frame, the ranks as (1,) inputs."""
+    from test_runtimes_trt_build import _fake_trt
+    from vsvqdsr.backends import trt as trt_backend
+
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt("10.13.0", calls))
+    g = degrade_graph(lite, 50)
+    profile = _profile_for(g, (488, 648), 8)
+    data = trt_backend.build_engine(graph_onnx(g), None, feedback=False, num_feat=0, scale=1, input_shapes=profile)
+    assert data == b"SERIALIZED-ENGINE"
+    shapes = {c[1]: c[2:] for c in calls if c[0] == "shape"}
+    assert shapes == {"x": ((1, 3, 8, 8), (1, 3, 488, 648), (1, 3, 488, 648)),
+                      "k_top": ((1,), (1,), (1,)), "k_mid": ((1,), (1,), (1,)), "k_bottom": ((1,), (1,), (1,))}
