@@ -15,6 +15,7 @@ returns [0, 1].
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 __all__ = [
     "VQGANConfig", "PAPER_CONFIG", "LITE_CONFIG", "CONFIGS", "VectorQuantizer", "ResnetBlock",
     "BasicBlock", "AttnBlock", "Downsample", "Upsample", "TopVQGAN", "MultiScaleVQGAN", "sample_k",
-    "K_MAX", "TOPK_LIMIT", "DegradeModule",
+    "K_MAX", "TOPK_LIMIT", "DegradeModule", "ChannelGroupNorm",
 ]
 
 #: Largest k used by the paper and the released code (top-k over the 50 nearest entries).
@@ -435,6 +436,36 @@ class MultiScaleVQGAN(TopVQGAN):
         return out
 
 
+class ChannelGroupNorm(nn.Module):
+    """``nn.GroupNorm`` computed from per-channel spatial means (the same function up to float
+    rounding): the image tensor is never reshaped into groups, only the ``B,C,1,1`` statistics
+    are, so graph compilers keep their blocked channel layout (OpenVINO otherwise reorders every
+    activation twice per normalisation)."""
+
+    def __init__(self, gn: nn.GroupNorm) -> None:
+        super().__init__()
+        self.groups, self.eps = gn.num_groups, gn.eps
+        self.weight, self.bias = gn.weight, gn.bias
+
+    def _group_mean(self, m: Tensor) -> Tensor:
+        b, c = m.shape[:2]
+        g = self.groups
+        return m.reshape(b, g, c // g).mean(2, keepdim=True).expand(b, g, c // g).reshape(b, c, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = x - self._group_mean(x.mean((2, 3), keepdim=True))
+        var = self._group_mean((d * d).mean((2, 3), keepdim=True))
+        return d / torch.sqrt(var + self.eps) * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+
+def _swap_group_norms(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.GroupNorm):
+            setattr(module, name, ChannelGroupNorm(child))
+        else:
+            _swap_group_norms(child)
+
+
 class DegradeModule(nn.Module):
     """:class:`MultiScaleVQGAN` as one graph for export and the runners: ranks are *inputs*.
 
@@ -451,7 +482,8 @@ class DegradeModule(nn.Module):
         n_embed = net.config.n_embed
         if not 1 <= k_max <= min(n_embed, TOPK_LIMIT):
             raise ValueError(f"DegradeModule: k_max must lie in 1..{min(n_embed, TOPK_LIMIT)}, got {k_max}")
-        self.net = net
+        self.net = copy.deepcopy(net)  # its GroupNorms are swapped; the caller's net is untouched
+        _swap_group_norms(self.net)
         self.k_max = int(k_max)
 
     def lookup(self, z: Tensor, k: Tensor) -> Tensor:
