@@ -51,3 +51,24 @@ def test_cpu_verdict_met_and_missed():
     assert a["best_label"] == "openvino fp32 (cpu)" and a["met"] and a["missed_by"] == 0
     assert abs(a["ratio"] - 1.05) < 1e-9
     assert not b["met"] and abs(b["ratio"] - 2.0) < 1e-9 and abs(b["missed_by"] - (2.0 / 1.1 - 1)) < 1e-9
+
+
+def test_bench_degrade_and_sisr_tiny(tmp_path, capsys):
+    """`--what degrade,sisr` times the torch eager baseline and the runners in one run."""
+    out = tmp_path / "d.json"
+    rc = main(["bench", "--what", "degrade,sisr", "--sizes", "16x24", "--frames", "1", "--warmup", "0",
+               "--only", "onnxruntime", "--threads", "1", "--json", str(out)])
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert "degrade cpu target 16x24" in captured.out
+    data = json.loads(out.read_text())
+    rows = {(r["kind"], r["label"]): r for r in data["rows"]}
+    base = rows[("degrade", "torch eager degrade() NCHW fp32 (cpu)")]
+    assert base["speedup"] == 1.0 and base["ms"] > 0
+    assert rows[("degrade", "onnxruntime fp32 (cpu)")]["ms"] > 0
+    assert rows[("sisr", "onnxruntime fp32 (cpu)")]["ms"] > 0
+    (v,) = data["speed_targets"]
+    assert v["kind"] == "degrade" and v["target"] == 3.0 and v["met"] == (v["speedup"] >= 3.0)
+    assert "avx2" in data["info"]["cpu"] or "AVX2" in data["info"]["cpu"]
+    assert main(["bench", "--what", "degrade,teleport", "--sizes", "16x24"]) == 2
+    assert "--what: teleport not known" in capsys.readouterr().err
