@@ -13,7 +13,7 @@ from vsvqdsr import backends
 from vsvqdsr.backends import BackendUnavailable, RunnerSpec
 from vsvqdsr.backends.cpu import CPURunner
 from vsvqdsr.nets.vsr import RecurrentVSR
-from vsvqdsr.weights.descriptors import ModelDescriptor
+from vsvqdsr.weights.descriptors import describe
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 HAS_TTRT = importlib.util.find_spec("torch_tensorrt") is not None
@@ -28,9 +28,7 @@ def _model(feedback: bool):
         for m in net.modules():
             if isinstance(m, torch.nn.Conv2d):
                 m.bias.uniform_(-0.05, 0.05)
-    desc = ModelDescriptor(arch="recurrent-vsr", variant="animesr" if feedback else "vqdsr", feedback=feedback,
-                           num_feat=64, num_block=(5, 3, 2), scale=4, size_multiple=4, fp16=True,
-                           num_params=sum(p.numel() for p in net.parameters()))
+    desc = describe(net.state_dict())  # the model layer's descriptor, not one built by hand
     return net, desc
 
 

@@ -93,20 +93,33 @@ class _TopKConst(torch.nn.Module):
 
 @pytest.mark.parametrize("engine", ["ort", "openvino", "torch"])
 def test_degrade_runner_equals_torch_eager(lite, engine):
-    """Fixed ranks: each engine equals MultiScaleVQGAN.degrade within 1e-3 (whole frame and tiles)."""
-    rng = np.random.default_rng(1)
-    x = rng.random((3, 50, 77), dtype=np.float32)
-    r = DegradeRunner(lite, RunnerSpec(50, 77), "cpu", k_max=50, engine=engine, threads=1)
-    for ks in ([1, 1, 1], [1, 2, 5]):
-        ref = lite.degrade(torch.from_numpy(x)[None], *[torch.tensor([k]) for k in ks])[0].numpy()
-        assert np.abs(r.run(x, ks) - ref).max() < 1e-3
-    ks = [1, 1, 3]
-    x = rng.random((3, 70, 90), dtype=np.float32)
-    ref = lite.degrade(torch.from_numpy(x)[None], *[torch.tensor([k]) for k in ks], max_pixels=4096, tile=64)
-    r = DegradeRunner(lite, RunnerSpec(70, 90), "cpu", k_max=3, max_pixels=4096, tile=64, engine=engine, threads=1)
-    assert r.tiled and np.abs(r.run(x, ks) - ref[0].numpy()).max() < 1e-3
-    with pytest.raises(ValueError, match="ranks must be three ints in 1..3"):
-        r.run(x, [1, 1, 4])
+    """Fixed ranks: each engine equals MultiScaleVQGAN.degrade, whole frame and tiled.
+
+    On the real lite codebook the k-th and (k+1)-th nearest entries of a token can be equidistant
+    to the last bits, and an engine that sums in another order may pick the other one for that
+    token (seen for k = 1 with torch channels_last on one tile, 0.3 % of the pixels by 0.0012; for
+    k = 2 and 5 with OpenVINO, 2.5 % by 0.002). So: every case within 1e-2 with under 5 % of the
+    pixels beyond 1e-4, and most cases within 1e-3 everywhere. A wrong rank or tiling error moves
+    every token. The filter test with a well-spread codebook checks drawn ranks within 1e-3.
+    """
+    from conftest import textured_frames
+
+    x = textured_frames(2, 70, 90)
+    whole = DegradeRunner(lite, RunnerSpec(70, 90), "cpu", k_max=(3, 3, 9), engine=engine, threads=1)
+    tiled = DegradeRunner(lite, RunnerSpec(70, 90), "cpu", k_max=(3, 3, 9), max_pixels=4096, tile=64,
+                          engine=engine, threads=1)
+    assert tiled.tiled and not whole.tiled
+    exact = []
+    for ks in ([1, 1, 1], [1, 2, 5], [3, 3, 9]):
+        kt = [torch.tensor([k]) for k in ks]
+        for r, kw in ((whole, {}), (tiled, {"max_pixels": 4096, "tile": 64})):
+            for f in x:
+                err = np.abs(r.run(f, ks) - lite.degrade(torch.from_numpy(f)[None], *kt, **kw)[0].numpy())
+                assert err.max() < 1e-2 and (err > 1e-4).mean() < 0.05, (ks, kw, err.max(), (err > 1e-4).mean())
+                exact.append(err.max() < 1e-3)
+    assert sum(exact) >= 0.75 * len(exact), exact
+    with pytest.raises(ValueError, match="each in 1..3/3/9"):
+        tiled.run(x[0], [1, 4, 1])
 
 
 @pytest.mark.parametrize("engine", ["ort", "openvino", "torch_nchw"])

@@ -153,7 +153,7 @@ class TRTGraph(GraphEngine):
         from .trt import _make_logger, build_engine, gpu_identity, import_tensorrt
 
         trt = import_tensorrt()
-        self.g = g
+        self.inputs, self.output = g.inputs, g.output
         self.device = cuda_device(spec.device_id, "trt")
         onnx_model = graph_onnx(g)
         precision = "fp32"
@@ -201,14 +201,14 @@ class TRTGraph(GraphEngine):
         with self._lock, torch.cuda.device(self.device), torch.cuda.stream(self.stream):
             ctx = self.context
             keep = []
-            for n in self.g.inputs:
+            for n in self.inputs:
                 t = torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device, self._dtype(n)).contiguous()
                 keep.append(t)
                 ctx.set_input_shape(n, tuple(t.shape))
                 ctx.set_tensor_address(n, t.data_ptr())
-            out = torch.empty(tuple(ctx.get_tensor_shape(self.g.output)), device=self.device,
-                              dtype=self._dtype(self.g.output))
-            ctx.set_tensor_address(self.g.output, out.data_ptr())
+            out = torch.empty(tuple(ctx.get_tensor_shape(self.output)), device=self.device,
+                              dtype=self._dtype(self.output))
+            ctx.set_tensor_address(self.output, out.data_ptr())
             if not ctx.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("trt: execute_async_v3 failed (see the TensorRT log)")
             host = out.to("cpu", torch.float32)
@@ -258,7 +258,10 @@ class TorchTRTGraph(GraphEngine):
                 compiled = ttrt.compile(module, ir="dynamo", inputs=inputs, enabled_precisions={self.dtype})
                 with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
                     path = Path(tmp) / "graph.ep"
-                    ttrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(example))
+                    try:  # the keyword was renamed across torch-tensorrt releases
+                        ttrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(example))
+                    except TypeError:
+                        ttrt.save(compiled, str(path), output_format="exported_program", inputs=list(example))
                     return path.read_bytes()
 
         def load(payload: bytes):

@@ -22,6 +22,7 @@ from .base import RunnerSpec
 from .graph import GraphDef, open_graph
 from .host import pad_host
 
+# The runners keep only their engine: an engine that runs an ONNX export holds no torch weights.
 __all__ = ["DegradeRunner", "SISRRunner", "SISR_PAD", "degrade_graph", "sisr_graph", "tile_windows"]
 
 #: Reflect padding (LR pixels) around each SISR tile, as the ncnn Real-ESRGAN front end does.
@@ -32,13 +33,15 @@ def _pad8(h: int, w: int) -> tuple[int, int]:
     return -(-h // 8) * 8, -(-w // 8) * 8
 
 
-def degrade_graph(net, k_max: int) -> GraphDef:
-    """The degrader as a graph: ``x`` ``1,3,H,W`` in [0, 1] and ranks ``k_top/k_mid/k_bottom`` -> ``y``."""
+def degrade_graph(net, k_max: int | Sequence[int]) -> GraphDef:
+    """The degrader as a graph: ``x`` ``1,3,H,W`` in [0, 1] and ranks ``k_top/k_mid/k_bottom`` -> ``y``
+    (``k_max``: the constant TopK K, one for all branches or one per branch)."""
     from ..nets.vqgan import DegradeModule
 
     img = {2: "h", 3: "w"}
     ks = ("k_top", "k_mid", "k_bottom")
-    return GraphDef(name=f"degrader-k{k_max}", module=DegradeModule(net, k_max), inputs=("x",) + ks, output="y",
+    kk = (k_max,) * 3 if isinstance(k_max, int) else tuple(k_max)
+    return GraphDef(name=f"degrader-k{'-'.join(str(k) for k in kk)}", module=DegradeModule(net, k_max), inputs=("x",) + ks, output="y",
                     image_dynamic=img, output_dynamic=img, int_inputs=frozenset(ks),
                     shape_of=lambda h, w: {"x": (1, 3, h, w), **{k: (1,) for k in ks}})
 
@@ -73,14 +76,15 @@ class DegradeRunner:
         net: a :class:`~vsvqdsr.nets.vqgan.MultiScaleVQGAN` (float32, CPU; the runner copies it).
         spec: frame size, ``fp16``, ``device_id``, ``host_dtype``.
         backend: a backend name or ``"auto"``; ``options`` go to it (see :mod:`.graph`).
-        k_max: the graph's constant TopK (every rank asked for must be ``<= k_max``).
+        k_max: the graph's constant TopK K: one int for every branch, or (top, middle, bottom);
+            every rank asked for must be at most its branch's K.
         max_pixels, tile, overlap: frames with more than ``max_pixels`` pixels run in tiles.
     """
 
-    def __init__(self, net, spec: RunnerSpec, backend: str = "auto", k_max: int = 50,
+    def __init__(self, net, spec: RunnerSpec, backend: str = "auto", k_max: int | Sequence[int] = 50,
                  max_pixels: int = 1920 * 1088, tile: int = 512, overlap: int = 32, **options) -> None:
         self.spec = spec
-        self.k_max = int(k_max)
+        self.k_max = (int(k_max),) * 3 if isinstance(k_max, int) else tuple(int(k) for k in k_max)
         self.tiled = spec.height * spec.width > max_pixels
         self.tile, self.overlap = tile, overlap
         hp, wp = _pad8(spec.height, spec.width)
@@ -89,8 +93,7 @@ class DegradeRunner:
             max_hw = (min(t, hp), min(t, wp))
         else:
             max_hw = (hp, wp)
-        self.graph = degrade_graph(net, self.k_max)
-        self.engine = open_graph(backend, self.graph, spec, max_hw, multiple=8, **options)
+        self.engine = open_graph(backend, degrade_graph(net, self.k_max), spec, max_hw, multiple=8, **options)
         self.frames = 0
         self._lock = threading.Lock()
 
@@ -104,8 +107,9 @@ class DegradeRunner:
         """Degrade one ``(3, h, w)`` frame in [0, 1] with ranks ``(top, mid, bottom)``."""
         if frame.ndim != 3 or frame.shape[0] != 3:
             raise ValueError(f"DegradeRunner.run: expected a (3, h, w) frame, got {frame.shape}")
-        if len(ks) != 3 or not all(1 <= int(k) <= self.k_max for k in ks):
-            raise ValueError(f"DegradeRunner.run: ranks must be three ints in 1..{self.k_max}, got {list(ks)}")
+        if len(ks) != 3 or not all(1 <= int(k) <= m for k, m in zip(ks, self.k_max)):
+            raise ValueError(f"DegradeRunner.run: ranks must be three ints, each in 1..{'/'.join(map(str, self.k_max))} "
+                             f"(top/middle/bottom), got {list(ks)}")
         x = np.asarray(frame, dtype=np.float32)
         feeds = {n: np.array([int(k)], np.int64) for n, k in zip(("k_top", "k_mid", "k_bottom"), ks)}
         h, w = x.shape[-2:]
@@ -141,8 +145,7 @@ class SISRRunner:
         t = self.tile if self.tile > 0 else max(spec.height, spec.width)
         max_hw = (min(t, spec.height) + 2 * self.pad, min(t, spec.width) + 2 * self.pad)
         in_ch = int(next(net.parameters()).shape[1])
-        self.graph = sisr_graph(net, in_ch)
-        self.engine = open_graph(backend, self.graph, spec, max_hw, multiple=1, **options)
+        self.engine = open_graph(backend, sisr_graph(net, in_ch), spec, max_hw, multiple=1, **options)
 
     def run(self, img: np.ndarray) -> np.ndarray:
         """``(C, h, w)`` float in [0, 1] -> ``(C, s h, s w)`` (unclamped), like ``sr_image``."""

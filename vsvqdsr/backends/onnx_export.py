@@ -171,7 +171,8 @@ TRT_ONNX_OPS: dict[str, str] = {
     "Add": "", "Cast": "", "Clip": "", "Concat": "", "Constant": "", "ConstantOfShape": "",
     "Conv": "weights W must be an initializer", "DepthToSpace": "", "Div": "", "Gather": "", "Identity": "",
     "InstanceNormalization": "scale and B must be initializers", "LeakyRelu": "", "MatMul": "", "Mul": "",
-    "Pad": "", "Pow": "", "PRelu": "", "ReduceSum": "", "Relu": "", "Reshape": "",
+    "Expand": "", "Pad": "", "Pow": "", "PRelu": "", "ReduceMean": "axes must be a constant",
+    "ReduceSum": "axes must be a constant", "Relu": "", "Reshape": "",
     "Resize": "modes nearest/linear, coordinate transforms half_pixel, pytorch_half_pixel, "
               "tf_half_pixel_for_nn, asymmetric, align_corners",
     "Shape": "", "Sigmoid": "", "Slice": "axes must be an initializer", "Softmax": "", "Sqrt": "",
@@ -224,7 +225,7 @@ def trt_problems(model: bytes) -> list[str]:
             need_const(node, 2, "B")
         elif op == "Slice":
             need_const(node, 3, "axes")
-        elif op in ("Squeeze", "Unsqueeze"):
+        elif op in ("Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum"):
             need_const(node, 1, "axes")
         elif op == "Resize":
             mode = attrs.get("mode", b"nearest")

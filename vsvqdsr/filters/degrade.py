@@ -133,8 +133,8 @@ def Degrade(
     spec = RunnerSpec(height=clip.height, width=clip.width, fp16=bool(half if fp16 is None else fp16),
                       device_id=device_id, host_dtype=np.float16 if half else np.float32)
     try:
-        # the graph's TopK takes the largest rank this clip can ask for (constant K)
-        runner = DegradeRunner(net, spec, backend, k_max=max(hi for _, hi in ranges), max_pixels=max_pixels,
+        # each branch's TopK takes the largest rank this clip can ask of it (a constant K)
+        runner = DegradeRunner(net, spec, backend, k_max=tuple(hi for _, hi in ranges), max_pixels=max_pixels,
                                tile=tile, **backend_options)
     except (BackendUnavailable, ValueError, TypeError) as e:
         raise _fail(str(e)) from None

@@ -439,18 +439,18 @@ class MultiScaleVQGAN(TopVQGAN):
 class ChannelGroupNorm(nn.Module):
     """``nn.GroupNorm`` computed from per-channel spatial means (the same function up to float
     rounding): the image tensor is never reshaped into groups, only the ``B,C,1,1`` statistics
-    are, so graph compilers keep their blocked channel layout (OpenVINO otherwise reorders every
-    activation twice per normalisation)."""
+    are (with static channel counts), so graph compilers keep their blocked channel layout
+    (OpenVINO otherwise reorders every activation twice per normalisation)."""
 
     def __init__(self, gn: nn.GroupNorm) -> None:
         super().__init__()
-        self.groups, self.eps = gn.num_groups, gn.eps
+        self.groups, self.channels, self.eps = gn.num_groups, gn.num_channels, gn.eps
         self.weight, self.bias = gn.weight, gn.bias
 
     def _group_mean(self, m: Tensor) -> Tensor:
-        b, c = m.shape[:2]
-        g = self.groups
-        return m.reshape(b, g, c // g).mean(2, keepdim=True).expand(b, g, c // g).reshape(b, c, 1, 1)
+        g, c = self.groups, self.channels
+        spread = torch.ones(1, 1, c // g, dtype=m.dtype, device=m.device)  # broadcast back, no shape ops
+        return (m.reshape(-1, g, c // g).mean(2, keepdim=True) * spread).reshape(-1, c, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         d = x - self._group_mean(x.mean((2, 3), keepdim=True))
@@ -470,40 +470,45 @@ class DegradeModule(nn.Module):
     """:class:`MultiScaleVQGAN` as one graph for export and the runners: ranks are *inputs*.
 
     ``forward(x, k_top, k_mid, k_bottom)``: ``x`` ``1,3,H,W`` in [0, 1] (H, W multiples of 8),
-    ``k_*`` int64 ``(1,)`` 1-based ranks in ``1..k_max``; returns ``1,3,H,W`` in [0, 1]. The
-    stochastic top-k lookup (paper Sec. 3.2) runs inside the graph: squared distances to every
-    codebook entry, ONE TopK with the constant ``K = k_max`` (at most :data:`TOPK_LIMIT`, as
-    TensorRT requires), a Gather of column ``k - 1`` of the sorted indices, and a Gather of the
-    codebook rows. The indices equal :meth:`VectorQuantizer.lookup`'s for every ``k <= k_max``.
+    ``k_*`` int64 ``(1,)`` 1-based ranks, each in ``1..`` its branch's K; returns ``1,3,H,W`` in
+    [0, 1]. The stochastic top-k lookup (paper Sec. 3.2) runs inside the graph: squared distances
+    to every codebook entry, ONE TopK per branch with a constant K (``k_max``: one int for all
+    branches or a (top, middle, bottom) triple, each at most :data:`TOPK_LIMIT`, as TensorRT
+    requires), a Gather of column ``k - 1`` of the sorted indices, and a Gather of the codebook
+    rows. The indices equal :meth:`VectorQuantizer.lookup`'s for every ``k <= K``.
     """
 
-    def __init__(self, net: MultiScaleVQGAN, k_max: int = K_MAX) -> None:
+    def __init__(self, net: MultiScaleVQGAN, k_max: int | Sequence[int] = K_MAX) -> None:
         super().__init__()
         n_embed = net.config.n_embed
-        if not 1 <= k_max <= min(n_embed, TOPK_LIMIT):
-            raise ValueError(f"DegradeModule: k_max must lie in 1..{min(n_embed, TOPK_LIMIT)}, got {k_max}")
+        ks = (k_max,) * 3 if isinstance(k_max, int) else tuple(int(k) for k in k_max)
+        if len(ks) != 3 or not all(1 <= k <= min(n_embed, TOPK_LIMIT) for k in ks):
+            raise ValueError(f"DegradeModule: k_max must lie in 1..{min(n_embed, TOPK_LIMIT)} "
+                             f"(one int or three), got {k_max}")
         self.net = copy.deepcopy(net)  # its GroupNorms are swapped; the caller's net is untouched
         _swap_group_norms(self.net)
-        self.k_max = int(k_max)
+        self.k_max = ks
 
-    def lookup(self, z: Tensor, k: Tensor) -> Tensor:
-        """Codebook indices (``B*H*W``) of the ``k``-th nearest entry of every token of ``z``."""
+    def lookup(self, z: Tensor, k: Tensor, k_max: int | None = None) -> Tensor:
+        """Codebook indices (``B*H*W``) of the ``k``-th nearest entry of every token of ``z``
+        (TopK with the constant ``k_max``, default the bottom branch's)."""
         d = z.shape[1]
         zf = z.permute(0, 2, 3, 1).reshape(-1, d)
         e = self.net.codebook.embedding.weight
         dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
-        order = dist.topk(self.k_max, dim=1, largest=False, sorted=True).indices  # N, K
-        return order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= k_max
+        order = dist.topk(k_max or self.k_max[2], dim=1, largest=False, sorted=True).indices  # N, K
+        return order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= K
 
-    def _quantize(self, z: Tensor, k: Tensor) -> Tensor:
+    def _quantize(self, z: Tensor, k: Tensor, k_max: int) -> Tensor:
         b, d, h, w = z.shape
         e = self.net.codebook.embedding.weight
-        return e.index_select(0, self.lookup(z, k)).reshape(b, h, w, d).permute(0, 3, 1, 2)
+        return e.index_select(0, self.lookup(z, k, k_max)).reshape(b, h, w, d).permute(0, 3, 1, 2)
 
     def forward(self, x: Tensor, k_top: Tensor, k_mid: Tensor, k_bottom: Tensor) -> Tensor:
         z_top, z_mid, z_bot = self.net.encode(x * 2.0 - 1.0)
-        y = self.net.decode(self._quantize(z_top, k_top), self._quantize(z_mid, k_mid),
-                            self._quantize(z_bot, k_bottom))
+        kt, km, kb = self.k_max
+        y = self.net.decode(self._quantize(z_top, k_top, kt), self._quantize(z_mid, k_mid, km),
+                            self._quantize(z_bot, k_bottom, kb))
         return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
