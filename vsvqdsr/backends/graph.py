@@ -7,7 +7,7 @@ inputs) and ``describe()``. Per backend:
 * ``cpu``: option ``engine`` (``openvino`` / ``ort`` / ``torch`` / ``torch_nchw``, default the
   fastest installed, as for the VSR step) and ``threads``;
 * ``ort``, ``openvino``: those engines directly (``threads``);
-* ``cuda``: torch eager on one GPU (``fp16`` from the spec, ``channels_last`` option);
+* ``cuda``: torch eager on one GPU (``RunnerSpec.fp16``, ``channels_last`` option);
 * ``trt``: a TensorRT engine built from the ONNX export, cached exactly like the VSR step's
   (:class:`~.engine_cache.EngineCache`: key, lock, atomic write, checksum); options ``engine_dir``,
   ``workspace_mb``, ``opt_level``, ``verbose``;

@@ -70,7 +70,7 @@ def tile_windows(h: int, w: int, tile: int, overlap: int) -> list[tuple[tuple[in
 
 
 class DegradeRunner:
-    """A multi-scale VQGAN degrader on one backend for frames up to ``height x width`` (the spec).
+    """A multi-scale VQGAN degrader on one backend for frames up to ``spec.height x spec.width``.
 
     Args:
         net: a :class:`~vsvqdsr.nets.vqgan.MultiScaleVQGAN` (float32, CPU; the runner copies it).

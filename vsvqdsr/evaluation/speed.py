@@ -294,7 +294,7 @@ def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Ro
     return rows
 
 
-#: The CPU fp32 target of issue #4: a step within this factor of the GEMM-implied limit.
+#: The CPU fp32 target of the VSR step: within this factor of the GEMM-implied limit.
 CPU_TARGET_FACTOR = 1.1
 
 
