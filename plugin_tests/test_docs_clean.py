@@ -21,7 +21,7 @@ PATTERNS = {
 PENDING = {
     "README.md": "README rewrite pending",
     **{f: "file being rewritten; clean its references when the rewrite lands" for f in (
-        "vsvqdsr/backends/onnx_export.py", "vsvqdsr/cli/bench.py", "vsvqdsr/cli/train_degrader.py",
+        "vsvqdsr/backends/onnx_export.py", "vsvqdsr/cli/train_degrader.py",
         "vsvqdsr/nets/vqgan.py", "vsvqdsr/nets/vsr.py", "vsvqdsr/training/vqgan_train.py")},
 }
 
