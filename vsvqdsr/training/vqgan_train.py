@@ -42,7 +42,7 @@ class TrainOptions:
     out: str
     stage: int = 1
     config: str | dict = "lite"
-    init: str | None = None                 # stage-1 run folder / file (stage 2)
+    init: str | None = None                 # stage 2: stage-1 run folder / file; stage 1: a degrader to fine-tune
     crop: int = 256
     batch: int = 4
     steps: int = 1000
@@ -176,10 +176,10 @@ def train_vqgan(opt: TrainOptions) -> dict:
         history = json.loads(ck.get("history", "[]"))
         if rank == 0:
             _log(f"train-degrader: resumed {ckpt_path} at step {step}")
-    elif opt.stage == 2 and opt.init:
+    elif opt.init:  # stage 2: the stage-1 run; stage 1: a degrader's top branch (fine-tuning it)
         n = _init_from_stage1(model, disc, opt.init)  # type: ignore[arg-type]
         if rank == 0:
-            _log(f"train-degrader: stage 2 initialised from {opt.init} ({n} tensors)")
+            _log(f"train-degrader: stage {opt.stage} initialised from {opt.init} ({n} tensors)")
     elif opt.stage == 2 and rank == 0:
         _log("train-degrader: warning: stage 2 without --init starts from random weights")
 
