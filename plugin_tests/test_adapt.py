@@ -131,6 +131,10 @@ def test_adapt_end_to_end_resume_and_upscale(env, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["adapt", str(lq), "--out", "myshow", "--work", str(env / "work2"), *FAST]) == 2
     assert "pass --force" in capsys.readouterr().err
+    # a resume on other videos is refused: the work folder is this run's
+    other = _lq(env / "other.mpg", seconds=0.25)
+    assert main(["adapt", str(other), "--out", "myshow", "--work", str(work), "--resume", *FAST]) == 2
+    assert "the same LQ videos" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["video", "clean"])

@@ -120,16 +120,21 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------ frames
-def select_frames(groups: list[list[Path]], dedup: float = DEDUP_MAD, cut: float = SCENE_MAD) -> list[Path]:
+def select_frames(groups: list[list[Path]], dedup: float = DEDUP_MAD, cut: float = SCENE_MAD,
+                  progress: bool = False) -> list[Path]:
     """Scene-aware near-duplicate removal (module docstring, stage 1) over per-source frame lists."""
     import numpy as np
+    from tqdm import tqdm
 
     from .vqgan_data import _small_grey
 
     kept: list[Path] = []
+    bar = tqdm(total=sum(len(g) for g in groups), desc="adapt frames", unit="frame", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)
     for g in groups:
         prev = last = None
         for f in g:
+            bar.update(1)
             cur = _small_grey(f)
             new_shape = last is None or last.shape != cur.shape
             scene_cut = prev is not None and prev.shape == cur.shape and float(np.abs(cur - prev).mean()) >= cut
@@ -137,6 +142,7 @@ def select_frames(groups: list[list[Path]], dedup: float = DEDUP_MAD, cut: float
                 kept.append(f)
                 last = cur
             prev = cur
+    bar.close()
     return kept
 
 
@@ -146,7 +152,7 @@ def _stage_frames(opt: AdaptOptions, work: Path, budget: dict, done: dict) -> di
     from .vqgan_data import list_frames
 
     groups = list_frames(opt.videos, work / "decoded")
-    kept = select_frames(groups)
+    kept = select_frames(groups, progress=True)
     out = work / "frames"
     if out.exists():
         shutil.rmtree(out)
@@ -201,7 +207,7 @@ def _train_degrader(opt: AdaptOptions, work: Path, budget: dict, stage: int, don
                      init=init, crop=_degrader_crop(opt, done["frames"]), batch=opt.degrader_batch, steps=steps,
                      max_minutes=budget[f"degrader{stage}"], seed=opt.seed + stage, save_every=50,
                      sample_every=0, threads=opt.threads or None, perceptual="auto",
-                     disc_start=100_000 if stage == 1 else max(1, steps // 4))
+                     disc_start=100_000 if stage == 1 else 80)  # the shipped degrade-lite's recipe
     s = train_vqgan(t)
     return {"steps": s["steps"], "seconds": s["seconds"], "init": Path(init).name if init else "random",
             "l1_first": s["l1_first"], "l1_last": s["l1_last"], "crop": s["crop"]}
@@ -314,7 +320,6 @@ def _stage_export(opt, work, budget, done):
     from .vsr_train import export_run
 
     dest = model_dir() / f"{opt.name}.safetensors"
-    export_run(work / "vsr", dest, opt.name)
     card = {
         "name": opt.name, "kind": "vsr", "license": "as the user's footage and the base model's licence permit",
         "origin": f"vqdsr adapt: {opt.base} fine-tuned on clean clips degraded by a VQ degrader trained on the "
@@ -329,7 +334,10 @@ def _stage_export(opt, work, budget, done):
         "seconds": round(sum(float(d.get("wall_s", 0)) for d in done.values()), 1),
         "quality": "not benchmarked: adapt does not measure whether the adapted model beats its base",
     }
+    # the card first: a card without its weights lists nothing; weights without their card would
+    # be listed with no provenance
     _write_json(dest.with_suffix(".json"), card)
+    export_run(work / "vsr", dest, opt.name)
     return {"file": str(dest)}
 
 
@@ -368,9 +376,15 @@ def _check(opt: AdaptOptions) -> Path:
     if opt.device not in ("cpu", "cuda") and not opt.device.startswith("cuda:"):
         raise AdaptError(f"--device {opt.device!r}: accepted: cpu, cuda, cuda:N")
     dest = model_dir() / f"{opt.name}.safetensors"
-    if dest.exists() and not (opt.force or opt.resume):
-        raise AdaptError(f"model {opt.name!r} exists ({dest}); pass --force to replace it")
     work = Path(opt.work) if opt.work else default_work_dir(opt.name)
+    ours = opt.resume and (work / "stages" / "export.json").is_file()  # written by this very run
+    if dest.exists() and not (opt.force or ours):
+        raise AdaptError(f"model {opt.name!r} exists ({dest}); pass --force to replace it")
+    if opt.resume and (work / "options.json").is_file():
+        before = json.loads((work / "options.json").read_text(encoding="utf-8"))
+        if [before.get("videos"), before.get("name")] != [opt.videos, opt.name]:
+            raise AdaptError(f"--resume: work folder {work} is a run on {before.get('videos')} for "
+                             f"{before.get('name')!r}; accepted: the same LQ videos and --out, or --force to start over")
     if work.exists() and any(work.iterdir()) and not opt.resume:
         if not opt.force:
             raise AdaptError(f"work folder {work} holds an earlier run; pass --resume to continue it or --force to start over")
