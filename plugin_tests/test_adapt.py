@@ -113,7 +113,13 @@ def test_adapt_end_to_end_resume_and_upscale(env, capsys, monkeypatch):
     assert card["sources"][0]["sha256"] == hashlib.sha256(lq.read_bytes()).hexdigest()
     assert card["degrader"]["stage1"]["steps"] == 2 and card["degrader"]["stage2"]["steps"] == 2
     assert card["degrader"]["stage1"]["init"] == "degrade-lite.safetensors"
-    assert 5 < card["reconstruction_k1_on_user_frames"]["psnr_db"] < 60
+    assert card["degrader"]["stage2"]["init_note"] == "top branch from stage 1, middle and bottom from degrade-lite"
+    # a few steps from degrade-lite keep its floor on these frames (random middle/bottom branches,
+    # stage 2 from stage 1 alone, measured 8.1 dB here against 17.8 dB)
+    from vsvqdsr.training.export_degrader import reconstruction_k1
+    from vsvqdsr.weights.degrader import load_degrader
+    shipped = reconstruction_k1(load_degrader("degrade-lite"), work / "frames")["psnr_db"]
+    assert abs(card["reconstruction_k1_on_user_frames"]["psnr_db"] - shipped) < 1.5
     assert 5 < card["damage_psnr_db"] < 60
     assert card["vsr"]["iterations"] == 2 and card["frames"] >= 2
     assert "benchmark_rank" not in card  # never becomes the default model

@@ -198,10 +198,34 @@ def _shipped_degrader_fits() -> str | None:
     return str(info.path) if cfg == CONFIGS["lite"].to_dict() else None
 
 
+def _stage2_start(work: Path, shipped: str) -> Path:
+    """The stage-2 start when the shipped degrader fits: its middle and bottom branches with the top
+    branch of this run's stage 1 (stage 1 alone would leave those two branches random), fp32."""
+    import torch
+
+    from ..nets.vqgan import CONFIGS, MultiScaleVQGAN
+    from ..weights.degrader import load_degrader_state, save_degrader
+
+    net = MultiScaleVQGAN(CONFIGS["lite"])
+    sd, _ = load_degrader_state(shipped)
+    own = net.state_dict()
+    net.load_state_dict({k: v.float() for k, v in sd.items() if k in own and own[k].shape == v.shape}, strict=False)
+    top = torch.load(str(work / "degrader1" / "last.pt"), map_location="cpu", weights_only=True)["model"]
+    missing = net.load_state_dict({k: v.float() for k, v in top.items()}, strict=False).missing_keys
+    if any(not k.startswith(("mid.", "bot.")) for k in missing):
+        raise AdaptError(f"the stage-1 degrader run {work / 'degrader1'} does not fit the lite config")
+    out = work / "degrader2-start.safetensors"
+    save_degrader(net, out, half=False)
+    return out
+
+
 def _train_degrader(opt: AdaptOptions, work: Path, budget: dict, stage: int, done: dict) -> dict:
     from .vqgan_train import TrainOptions, train_vqgan
 
-    init = _shipped_degrader_fits() if stage == 1 else str(work / "degrader1")
+    shipped = _shipped_degrader_fits()
+    init = shipped if stage == 1 else str(work / "degrader1")
+    if stage == 2 and shipped and not (work / "degrader2" / "last.pt").is_file():
+        init = str(_stage2_start(work, shipped))
     steps = opt.degrader_steps if opt.degrader_steps is not None else 1_000_000
     t = TrainOptions(data=[str(work / "frames")], out=str(work / f"degrader{stage}"), stage=stage, config="lite",
                      init=init, crop=_degrader_crop(opt, done["frames"]), batch=opt.degrader_batch, steps=steps,
@@ -210,6 +234,8 @@ def _train_degrader(opt: AdaptOptions, work: Path, budget: dict, stage: int, don
                      disc_start=100_000 if stage == 1 else 80)  # the shipped degrade-lite's recipe
     s = train_vqgan(t)
     return {"steps": s["steps"], "seconds": s["seconds"], "init": Path(init).name if init else "random",
+            "init_note": ("top branch from stage 1, middle and bottom from degrade-lite"
+                          if stage == 2 and init and init.endswith("degrader2-start.safetensors") else ""),
             "l1_first": s["l1_first"], "l1_last": s["l1_last"], "crop": s["crop"]}
 
 
