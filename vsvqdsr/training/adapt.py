@@ -11,7 +11,8 @@ finished stages and the trainers resume from their own checkpoints):
    frame by at least :data:`DEDUP_MAD` (0-255 mean abs difference), and always at a scene cut (a jump
    of at least :data:`SCENE_MAD` from the previous frame), so every shot is represented.
 2. ``degrader1`` / ``degrader2``: ``train_vqgan`` stage 1 (top branch) then stage 2 (all branches),
-   lite config; stage 1 starts from the shipped ``degrade-lite`` when its config is the lite config.
+   lite config; when the shipped ``degrade-lite`` has the lite config, stage 1 starts from it and
+   stage 2 from stage 1's top branch with its middle and bottom branches.
 3. ``floor``: the new degrader's k = 1 reconstruction PSNR on the user's frames (its own error, the
    floor of what it can imitate), against the damage (PSNR of the LQ frames against a clean reference
    when ``reference`` videos are given), printed on stderr before the upscaler is trained.
