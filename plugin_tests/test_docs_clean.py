@@ -19,7 +19,6 @@ PATTERNS = {
 
 #: Files whose text still has such references and that are not cleaned yet (the test shows them).
 PENDING = {
-    "README.md": "README rewrite pending",
     **{f: "file being rewritten; clean its references when the rewrite lands" for f in (
         "vsvqdsr/backends/onnx_export.py", "vsvqdsr/cli/train_degrader.py",
         "vsvqdsr/nets/vqgan.py", "vsvqdsr/nets/vsr.py", "vsvqdsr/training/vqgan_train.py")},

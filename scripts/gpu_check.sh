@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check the whole GPU path on a bare GPU machine in one call (README, "GPU check"):
+# Check the whole GPU path on a bare GPU machine in one call (docs/runtimes.md, "GPU check"):
 #
 #   scripts/gpu_check.sh [OUTDIR] [--dry-run | --rehearse] [--kit DIR] [--budget SECONDS]
 #
