@@ -1,11 +1,17 @@
 """OpenVINO backend (``backend="openvino"``): the exported step graph compiled for the CPU at the
-runner's fixed (padded) size. fp32 inference precision is forced (OpenVINO would otherwise pick
-bf16 on CPUs that report it, which is slower here and not within 1e-4 of torch).
+runner's fixed (padded) size.
+
+The inference precision is set explicitly from the ``precision`` option (:mod:`.precision`:
+``"auto"`` = bf16 on AMX-BF16 CPUs, else f32), never left to OpenVINO's own default (which picks
+bf16 on any CPU reporting it, including AVX-512 BF16 CPUs where bf16 was measured slower). The
+precision reported by :meth:`describe` is the one the compiled model says it runs: a bf16 request
+on a CPU without bf16 compiles to f32, and the runner says so on stderr.
 """
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -15,8 +21,10 @@ import numpy as np
 from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
+from .precision import resolve
 
-__all__ = ["OPTIONS", "OpenVINORunner", "OpenVINOGraph", "available", "create", "compile_config", "read_onnx"]
+__all__ = ["OPTIONS", "OpenVINORunner", "OpenVINOGraph", "available", "compiled_precision", "create",
+           "compile_config", "read_onnx"]
 
 
 def available() -> bool:
@@ -27,10 +35,13 @@ def available() -> bool:
     return True
 
 
-def compile_config(threads: int | None) -> dict:
+def compile_config(threads: int | None, precision: str = "f32") -> dict:
     """The CPU compile configuration of every graph (VSR step, degrader, SISR): the one place a
-    precision or performance hint is set."""
-    return {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+    precision or performance hint is set. ``precision`` is a concrete ``"f32"`` or ``"bf16"``
+    (:func:`.precision.resolve` turns ``"auto"`` into one); the image graphs stay at f32."""
+    if precision not in ("f32", "bf16"):
+        raise ValueError(f"compile_config: precision must be 'f32' or 'bf16', got {precision!r}")
+    return {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": int(threads or os.cpu_count() or 1)}
 
 
@@ -46,8 +57,9 @@ class OpenVINORunner(HostRunner):
     name = "openvino"
 
     def __init__(self, net, desc, spec: RunnerSpec, threads: int | None = None,
-                 onnx_model: bytes | None = None) -> None:
+                 onnx_model: bytes | None = None, precision: str = "auto") -> None:
         super().__init__(net, desc, spec)
+        self.requested = resolve(precision, "openvino")
         try:
             import openvino as ov
         except ImportError as e:
@@ -61,9 +73,14 @@ class OpenVINORunner(HostRunner):
         shapes = {"prev": [1, 3, hp, wp], "cur": [1, 3, hp, wp], "nxt": [1, 3, hp, wp],
                   "state": [1, self.num_feat, hp, wp], "prev_out": [1, 3, s * hp, s * wp]}
         model.reshape({n: ov.PartialShape(shapes[n]) for n in names})
-        config = compile_config(threads)
+        config = compile_config(threads, self.requested)
         self.threads = config["INFERENCE_NUM_THREADS"]
         self.compiled = core.compile_model(model, "CPU", config)
+        self.precision = compiled_precision(self.compiled)
+        if self.precision != self.requested:
+            print(f"vsvqdsr: openvino: precision {self.requested!r} requested, the compiled model runs "
+                  f"{self.precision!r} (the CPU offers {', '.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))})",
+                  file=sys.stderr, flush=True)
         self._names = names
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._version = ov.get_version()
@@ -85,7 +102,13 @@ class OpenVINORunner(HostRunner):
         return out, state
 
     def describe(self) -> str:
-        return f"openvino ({self._version}, CPU, fp32, {self.threads} threads)"
+        asked = "" if self.precision == self.requested else f" ({self.requested} requested)"
+        return f"openvino ({self._version}, CPU, {self.precision}{asked}, {self.threads} threads)"
+
+
+def compiled_precision(compiled) -> str:
+    """The inference precision a compiled CPU model runs (``"f32"``, ``"bf16"``, ``"f16"``)."""
+    return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
 
 class OpenVINOGraph:
@@ -139,7 +162,7 @@ class OpenVINOGraph:
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).
-OPTIONS: tuple[str, ...] = ("threads", "onnx_model")
+OPTIONS: tuple[str, ...] = ("threads", "onnx_model", "precision")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> OpenVINORunner:

@@ -1,6 +1,7 @@
 """ONNX Runtime backend (``backend="ort"``): the exported step graph on the CPU execution provider.
 
-The fp32 graph; matches torch to ~1e-6.
+The fp32 graph; matches torch to ~1e-6. onnxruntime's CPU provider has no bf16 convolution, so
+``precision`` is f32 only (``"auto"`` is f32 here on any CPU).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
+from .precision import resolve
 
 __all__ = ["OPTIONS", "ORTRunner", "ORTGraph", "available", "create", "session_options"]
 
@@ -38,8 +40,9 @@ class ORTRunner(HostRunner):
     name = "ort"
 
     def __init__(self, net, desc, spec: RunnerSpec, threads: int | None = None,
-                 onnx_model: bytes | None = None) -> None:
+                 onnx_model: bytes | None = None, precision: str = "auto") -> None:
         super().__init__(net, desc, spec)
+        self.precision = resolve(precision, "ort", offers=("f32",))
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -56,7 +59,7 @@ class ORTRunner(HostRunner):
         return out, state
 
     def describe(self) -> str:
-        return f"ort (onnxruntime {self._version}, CPU, fp32, {self.threads} threads)"
+        return f"ort (onnxruntime {self._version}, CPU, {self.precision}, {self.threads} threads)"
 
 
 class ORTGraph:
@@ -82,7 +85,7 @@ class ORTGraph:
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).
-OPTIONS: tuple[str, ...] = ("threads", "onnx_model")
+OPTIONS: tuple[str, ...] = ("threads", "onnx_model", "precision")
 
 
 def create(net, desc, spec: RunnerSpec, **options) -> ORTRunner:

@@ -104,7 +104,8 @@ def Upscale(
             ``max(8, 2 * core.num_threads + 4)``.
         stats: optional dict the filter keeps updated with ``steps`` (network steps run),
             ``served`` (re-requests answered from the store) and ``fallback_steps``.
-        backend_options: passed to the backend (e.g. ``engine_dir`` for TensorRT).
+        backend_options: passed to the backend (e.g. ``engine_dir`` for TensorRT; for the CPU
+            engines ``precision="auto"|"f32"|"bf16"``: auto is bf16 on CPUs with AMX-BF16, else f32).
 
     Returns:
         RGBS (or RGBH) clip, 4x wider and taller, with the input's props plus ``VQDSR_Model`` and
