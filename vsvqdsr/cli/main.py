@@ -15,7 +15,7 @@ from pathlib import Path
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
 COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval",
-                       "export_degrader", "adapt"]
+                       "export_degrader", "adapt", "precision_gate"]
 
 
 class CLIError(Exception):
