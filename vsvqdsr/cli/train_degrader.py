@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         perceptual=args.perceptual, perceptual_weight=args.perceptual_weight, vgg_weights=args.vgg_weights,
         lpips_weights=args.lpips_weights, dedup_threshold=args.dedup, video_step=args.video_step,
         workers=args.workers, seed=args.seed, save_every=args.save_every, sample_every=args.sample_every,
-        threads=args.threads)
+        threads=args.threads, precision=args.precision)
     try:
         summary = train_vqgan(opt)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
@@ -70,4 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="forward passes in bf16 autocast or fp32; auto: bf16 on CPUs with AMX-BF16 and on GPUs "
+                        "with bf16, else fp32")
     p.set_defaults(func=_run)

@@ -40,7 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
         h264=not args.no_h264, percep_weight=args.percep_weight, gan_weight=args.gan_weight, usm_gt=args.usm_gt,
         workers=args.workers, seed=args.seed, save_every=args.save_every, sample_every=args.sample_every,
-        log_every=args.log_every, device=args.device, threads=args.threads,
+        log_every=args.log_every, device=args.device, threads=args.threads, precision=args.precision,
         **{dest: getattr(args, dest) for dest, *_ in STAGE2_EXTRAS})
     if args.stage == 2 and not args.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
@@ -111,6 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores left after the data workers)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="forward passes in bf16 autocast or fp32; auto: bf16 on CPUs with AMX-BF16 and on GPUs "
+                        "with bf16, else fp32")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="write a training run's EMA weights as a model file Upscale loads")

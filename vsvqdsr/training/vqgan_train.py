@@ -30,6 +30,7 @@ from ..weights.degrader import build_degrader, load_degrader_state, save_degrade
 from ..weights.loading import atomic_write_bytes
 from .vqgan_data import LQFrameDataset, filter_near_duplicates, list_frames
 from .vqgan_losses import NLayerDiscriminator, adaptive_weight, build_perceptual, hinge_d_loss
+from .precision import autocast, resolve_train_precision
 
 __all__ = ["TrainOptions", "train_vqgan"]
 
@@ -65,6 +66,7 @@ class TrainOptions:
     save_every: int = 200
     sample_every: int = 200
     threads: int | None = None
+    precision: str = "auto"                 # auto | fp32 | bf16 (autocast of the forward passes)
     extra: dict = field(default_factory=dict)
 
 
@@ -125,6 +127,7 @@ def _init_from_stage1(model: MultiScaleVQGAN, disc: NLayerDiscriminator, init: s
 def train_vqgan(opt: TrainOptions) -> dict:
     """Train (or resume) a VQGAN run; returns a summary dict (steps, losses, timings, files)."""
     rank, world, device = _dist_setup()
+    prec = resolve_train_precision(opt.precision, device)
     if opt.threads:
         torch.set_num_threads(opt.threads)
     torch.manual_seed(opt.seed + rank)
@@ -223,31 +226,32 @@ def train_vqgan(opt: TrainOptions) -> dict:
         for x in loader:
             x = x.to(device, non_blocking=True)
             # ---- autoencoder pass ----
-            xr, q_loss = net(x)
-            rec = (x - xr).abs()
-            p_loss = torch.zeros((), device=device)
-            if perc_kind == "lpips":
-                p_loss = perc(x, xr).mean()
-            nll = rec.mean() + opt.perceptual_weight * p_loss
-            gan_on = step >= opt.disc_start
-            need_d = gan_on or perc_kind == "dfm"
-            disc.requires_grad_(False)  # the autoencoder pass only needs gradients w.r.t. the image
-            if need_d:
-                logits_fake, f_fake = disc_net(xr, features=True)
-                if perc_kind == "dfm":
-                    with torch.no_grad():
-                        _, f_real = disc_net(x, features=True)
-                    p_loss = sum((a - b.detach()).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
-                    nll = rec.mean() + opt.perceptual_weight * p_loss
-            g_loss = torch.zeros((), device=device)
-            d_w = torch.zeros((), device=device)
-            if gan_on:
-                g_loss = -logits_fake.mean()
-                try:
-                    d_w = adaptive_weight(nll, g_loss, model.conv_out.weight, opt.disc_weight)
-                except RuntimeError:
-                    d_w = torch.zeros((), device=device)
-            loss = nll + d_w * g_loss + opt.codebook_weight * q_loss
+            with autocast(prec, device):  # forward passes and losses; backward outside
+                xr, q_loss = net(x)
+                rec = (x - xr).abs()
+                p_loss = torch.zeros((), device=device)
+                if perc_kind == "lpips":
+                    p_loss = perc(x, xr).mean()
+                nll = rec.mean() + opt.perceptual_weight * p_loss
+                gan_on = step >= opt.disc_start
+                need_d = gan_on or perc_kind == "dfm"
+                disc.requires_grad_(False)  # the autoencoder pass only needs gradients w.r.t. the image
+                if need_d:
+                    logits_fake, f_fake = disc_net(xr, features=True)
+                    if perc_kind == "dfm":
+                        with torch.no_grad():
+                            _, f_real = disc_net(x, features=True)
+                        p_loss = sum((a - b.detach()).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
+                        nll = rec.mean() + opt.perceptual_weight * p_loss
+                g_loss = torch.zeros((), device=device)
+                d_w = torch.zeros((), device=device)
+                if gan_on:
+                    g_loss = -logits_fake.mean()
+                    try:
+                        d_w = adaptive_weight(nll, g_loss, model.conv_out.weight, opt.disc_weight)
+                    except RuntimeError:
+                        d_w = torch.zeros((), device=device)
+                loss = nll + d_w * g_loss + opt.codebook_weight * q_loss
             opt_ae.zero_grad(set_to_none=True)
             loss.backward()
             opt_ae.step()
@@ -255,7 +259,8 @@ def train_vqgan(opt: TrainOptions) -> dict:
             d_loss = torch.zeros((), device=device)
             disc.requires_grad_(True)
             if need_d:
-                d_loss = hinge_d_loss(disc_net(x.detach()), disc_net(xr.detach()))
+                with autocast(prec, device):
+                    d_loss = hinge_d_loss(disc_net(x.detach()), disc_net(xr.detach()))
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 _average_disc_grads()

@@ -48,6 +48,7 @@ from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, load_state_dict
 from .degradations import stage2_degrade, usm_sharp, zoom_clips
 from .losses import build_perceptual, gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
+from .precision import TRAIN_PRECISIONS, autocast, resolve_train_precision
 
 __all__ = ["TrainConfig", "train", "init_generator_weights", "drop_feedback_channels", "load_run_checkpoint",
            "export_run", "STAGE_LR"]
@@ -93,6 +94,7 @@ class TrainConfig:
     log_every: int = 10
     device: str = "auto"
     threads: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast of the forward passes; training.precision)
     intervals: list[int] = field(default_factory=lambda: [1, 2, 3])
 
     def validate(self) -> None:
@@ -106,6 +108,8 @@ class TrainConfig:
             raise ValueError("frames, batch and iters must be >= 1")
         if not self.data:
             raise ValueError("no training data given")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if min(self.percep_weight, self.gan_weight, self.grad_weight, self.halo_weight) < 0:
             raise ValueError("percep_weight, gan_weight, grad_weight and halo_weight must be >= 0")
         if not (0 <= self.clean_prob <= 1 and 0 <= self.antialias_prob <= 1):
@@ -283,6 +287,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     cfg.validate()
     dev, rank, world, _ = _setup_distributed(cfg)
     main = rank == 0
+    prec = resolve_train_precision(cfg.precision, dev)
     if cfg.workers < 0:  # auto: half the cores per process, 1 to 4
         cfg.workers = max(1, min(4, (os.cpu_count() or 2) // max(1, world) // 2))
     if cfg.threads > 0:
@@ -385,29 +390,30 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                                    vq_colour_sigma=cfg.vq_colour_sigma)
         losses: dict[str, Tensor] = {}
         net_g.train()
-        sr = g_train(lr)
-        b, t = sr.shape[:2]
-        if cfg.stage == 1:
-            losses["l1"] = l1_loss(sr, usm_sharp(gt))
-            loss_g = losses["l1"]
-        else:
-            sr_f = sr.reshape(b * t, *sr.shape[2:])
-            gt_f = gt.reshape(b * t, *gt.shape[2:])
-            losses["l1"] = l1_loss(sr, usm_sharp(gt) if cfg.usm_gt else gt)
-            loss_g = losses["l1"]
-            if cfg.grad_weight > 0:
-                losses["grad"] = gradient_l1_loss(sr, gt)
-                loss_g = loss_g + cfg.grad_weight * losses["grad"]
-            if cfg.halo_weight > 0:
-                losses["halo"] = halo_loss(sr, gt)
-                loss_g = loss_g + cfg.halo_weight * losses["halo"]
-            if percep is not None:
-                losses["percep"] = percep(sr_f, gt_f)
-                loss_g = loss_g + cfg.percep_weight * losses["percep"]
-            if net_d is not None:
-                net_d.requires_grad_(False)
-                losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
-                loss_g = loss_g + cfg.gan_weight * losses["gan_g"]
+        with autocast(prec, dev):  # forward passes and losses; backward outside (fp32 master weights)
+            sr = g_train(lr)
+            b, t = sr.shape[:2]
+            if cfg.stage == 1:
+                losses["l1"] = l1_loss(sr, usm_sharp(gt))
+                loss_g = losses["l1"]
+            else:
+                sr_f = sr.reshape(b * t, *sr.shape[2:])
+                gt_f = gt.reshape(b * t, *gt.shape[2:])
+                losses["l1"] = l1_loss(sr, usm_sharp(gt) if cfg.usm_gt else gt)
+                loss_g = losses["l1"]
+                if cfg.grad_weight > 0:
+                    losses["grad"] = gradient_l1_loss(sr, gt)
+                    loss_g = loss_g + cfg.grad_weight * losses["grad"]
+                if cfg.halo_weight > 0:
+                    losses["halo"] = halo_loss(sr, gt)
+                    loss_g = loss_g + cfg.halo_weight * losses["halo"]
+                if percep is not None:
+                    losses["percep"] = percep(sr_f, gt_f)
+                    loss_g = loss_g + cfg.percep_weight * losses["percep"]
+                if net_d is not None:
+                    net_d.requires_grad_(False)
+                    losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
+                    loss_g = loss_g + cfg.gan_weight * losses["gan_g"]
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -418,9 +424,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             assert d_train is not None and opt_d is not None
             net_d.requires_grad_(True)
             n = gt_f.shape[0]
-            preds = d_train(torch.cat([gt_f, sr_f.detach()]))
-            losses["d_real"] = lsgan_loss([p[:n] for p in preds], True)
-            losses["d_fake"] = lsgan_loss([p[n:] for p in preds], False)
+            with autocast(prec, dev):
+                preds = d_train(torch.cat([gt_f, sr_f.detach()]))
+                losses["d_real"] = lsgan_loss([p[:n] for p in preds], True)
+                losses["d_fake"] = lsgan_loss([p[n:] for p in preds], False)
             opt_d.zero_grad(set_to_none=True)
             (losses["d_real"] + losses["d_fake"]).backward()
             opt_d.step()
