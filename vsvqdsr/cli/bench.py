@@ -4,7 +4,8 @@
 ``vsvqdsr.Upscale`` render); ``--what degrade`` the degrader against today's torch eager path;
 ``--what sisr`` a single-image SR model. Every candidate is created and warmed up, then timed in
 interleaved rounds (one run of each per round, so a change in machine load hits all alike); the
-median is reported with the speed-up against the baseline of the same run. The harness lives in
+median is reported with the speed-up against the baseline of the same run, and each CPU row the
+precision its engine really ran (the 'ran' column). The harness lives in
 :mod:`vsvqdsr.evaluation.speed`; this module parses the options and prints. Progress goes to
 stderr, the table to stdout, ``--json PATH`` writes the same rows.
 """
@@ -15,7 +16,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from ..evaluation.speed import ALL_SIZES, Row, cpu_verdicts, macs_per_lr_pixel  # noqa: F401  (re-exported)
+from ..evaluation.speed import ALL_SIZES, Row, cpu_verdicts, macs_per_lr_pixel, render_verdicts  # noqa: F401  (re-exported)
 from .main import CLIError
 
 
@@ -45,17 +46,23 @@ def _verdict_lines(verdicts: list[dict]) -> list[str]:
     return lines
 
 
+def _render_verdict_lines(verdicts: list[dict]) -> list[str]:
+    return [f"render target {v['size']}: {v['label']} {v['ms']:.1f} ms = {v['ratio']:.2f}x the {v['precision']} "
+            f"GEMM-implied limit {v['limit_ms']:.1f} ms (target <= {v['target']:.1f}x): "
+            + ("MET" if v["met"] else f"MISSED by {100 * v['missed_by']:.1f} %") for v in verdicts]
+
+
 def _fmt(v, spec):
     width = int(spec.split(".")[0]) if spec[0].isdigit() else 0
     return "-".rjust(width) if v is None else format(v, spec)
 
 
 def _table(rows: list[Row]) -> str:
-    head = f"{'kind':<7} {'size':>9} {'backend':<38} {'ms/frame':>9} {'fps':>7} {'vs base':>8} {'% peak':>7}  note"
+    head = f"{'kind':<7} {'size':>9} {'backend':<38} {'ran':>4} {'ms/frame':>9} {'fps':>7} {'vs base':>8} {'% peak':>7}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
         share = None if r.peak_share is None else 100 * r.peak_share
-        lines.append(f"{r.kind:<7} {r.size:>9} {r.label:<38} {_fmt(r.ms, '9.1f')} {_fmt(r.fps, '7.2f')} "
+        lines.append(f"{r.kind:<7} {r.size:>9} {r.label:<38} {r.precision or '-':>4} {_fmt(r.ms, '9.1f')} {_fmt(r.fps, '7.2f')} "
                      f"{_fmt(r.speedup, '7.2f') + ('x' if r.speedup else ''):>8} {_fmt(share, '6.1f'):>7}  {r.note}")
     return "\n".join(lines)
 
@@ -81,15 +88,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"model: {info['model']}; {info['macs_per_lr_pixel'] / 1e6:.3f} M MACs per LR pixel; peak fp32 GEMM "
               f"{peaks['cpu-fp32']:.0f} GFLOP/s (CPU, {info['threads']} threads)"
               + "".join(f"; {k} {v:.0f} GFLOP/s" for k, v in peaks.items() if k.startswith("gpu")))
+    print(f"CPU: {info['cpu']}; {info['cpu_capabilities']}; precision=auto here: {info['precision_auto']}")
     print(f"median of {args.frames} timed runs after {args.warmup} warm-up run(s); candidates interleaved per round; "
           f"torch {info['torch']}, {info['threads']} torch threads, {info['cpu']}")
     print(_table(res.rows))
-    for line in _verdict_lines(res.cpu_targets) + _speed_lines(res.speed_targets):
+    for line in (_verdict_lines(res.cpu_targets) + _render_verdict_lines(res.render_targets)
+                 + _speed_lines(res.speed_targets)):
         print(line)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"info": info, "rows": [asdict(r) for r in res.rows], "cpu_targets": res.cpu_targets,
-                       "speed_targets": res.speed_targets}, f, indent=1)
+                       "speed_targets": res.speed_targets, "render_targets": res.render_targets}, f, indent=1)
         print(f"vqdsr bench: wrote {args.json}", file=sys.stderr)
     return 0
 
@@ -118,4 +127,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads, and the CPU engines' threads for degrade/sisr (default: all)")
     p.add_argument("--device-id", type=int, default=0, help="GPU index for GPU backends")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--vsmlrt", action="store_true",
+                   help="time vs-mlrt's OpenVINO plugin (core.ov) on the same network beside Upscale")
+    p.add_argument("--vsmlrt-ov", default=None, metavar="LIBVSOV",
+                   help="load vs-mlrt's libvsov.so from this path first (implies --vsmlrt)")
     p.set_defaults(func=run)

@@ -4,8 +4,12 @@
 then timed in interleaved rounds (one step of each candidate per round, so a change in machine load
 hits all candidates alike); the median per candidate is reported as ms/frame and fps, with the
 speed-up against torch eager NCHW fp32 (measured in the same run) and the share of the machine's
-measured peak (fp32 GEMM GFLOP/s on the CPU; fp16/fp32 GEMM on the GPU for GPU rows). Optionally a
-full ``vsvqdsr.Upscale`` render of N frames per backend.
+measured peak of the precision the row really ran (fp32 or bf16 GEMM GFLOP/s on the CPU, both timed
+in the same rounds; fp16/fp32 GEMM on the GPU for GPU rows). CPU candidates run in f32 and bf16; a
+bf16 request that compiles to f32 (a CPU without bf16) shows as f32 in the row's ``precision``.
+Optionally a full ``vsvqdsr.Upscale`` render of N frames per backend, judged against the limit of
+the precision it ran (:func:`render_verdicts`), and vs-mlrt's OpenVINO plugin on the same network,
+exported stateless, beside ``Upscale`` (:func:`_bench_vsmlrt`).
 
 ``--what degrade``: the degrader (``vqdsr.Degrade``'s network) at each frame size: today's torch
 eager path (:meth:`MultiScaleVQGAN.degrade`, the baseline) against the
@@ -30,8 +34,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ALL_SIZES", "WHATS", "BenchError", "Candidate", "Row", "macs_per_lr_pixel", "measure_cpu_peak",
-           "measure_gpu_peak", "cpu_verdicts", "speedup_verdicts", "CPU_TARGET_FACTOR", "DEGRADE_TARGET",
-           "run_bench"]
+           "measure_gpu_peak", "cpu_verdicts", "render_verdicts", "speedup_verdicts", "CPU_TARGET_FACTOR",
+           "RENDER_TARGET_FACTOR", "RENDER_TARGET_SIZE", "DEGRADE_TARGET", "run_bench"]
 
 #: What ``vqdsr bench`` can time.
 WHATS = ("upscale", "degrade", "sisr")
@@ -71,6 +75,7 @@ class Row:
     describe: str = ""
     note: str = ""
     gflops: float | None = None  # peak rows: the GEMM rate measured in that size's rounds
+    precision: str = ""  # CPU rows: the precision the engine really ran (its ``precision`` attribute)
 
 
 def macs_per_lr_pixel(net) -> float:
@@ -110,6 +115,17 @@ def measure_cpu_peak(reps: int = 5, n: int = 2048) -> float:
     return 2 * n ** 3 / statistics.median(ts) / 1e9
 
 
+def _native_bf16() -> bool:
+    from ..backends.precision import capabilities, has_native_bf16
+
+    return has_native_bf16(capabilities())
+
+
+def _slow_bf16(cand: Candidate) -> bool:
+    """torch bf16 on a CPU without bf16 arithmetic (a reference path, minutes per step)."""
+    return cand.options.get("engine") == "torch" and cand.options.get("precision") == "bf16" and not _native_bf16()
+
+
 def measure_gpu_peak(dtype_name: str, device_id: int = 0, n: int = 8192, reps: int = 10) -> float:
     import torch
 
@@ -128,12 +144,15 @@ def measure_gpu_peak(dtype_name: str, device_id: int = 0, n: int = 8192, reps: i
 
 
 def _candidates(args, available: dict[str, bool]) -> list[Candidate]:
-    c = [Candidate("torch eager NCHW fp32 (cpu)", "cpu", {"engine": "torch_nchw"}, baseline=True),
-         Candidate("torch channels_last fp32 (cpu)", "cpu", {"engine": "torch"})]
+    c = [Candidate("torch eager NCHW fp32 (cpu)", "cpu", {"engine": "torch_nchw", "precision": "f32"}, baseline=True),
+         Candidate("torch channels_last fp32 (cpu)", "cpu", {"engine": "torch", "precision": "f32"})]
     if available.get("ort"):
-        c.append(Candidate("onnxruntime fp32 (cpu)", "cpu", {"engine": "ort"}))
+        c.append(Candidate("onnxruntime fp32 (cpu)", "cpu", {"engine": "ort", "precision": "f32"}))
     if available.get("openvino"):
-        c.append(Candidate("openvino fp32 (cpu)", "cpu", {"engine": "openvino"}))
+        c.append(Candidate("openvino fp32 (cpu)", "cpu", {"engine": "openvino", "precision": "f32"}))
+        # on a CPU without bf16 OpenVINO compiles this to f32; the row's describe/precision say so
+        c.append(Candidate("openvino bf16 (cpu)", "cpu", {"engine": "openvino", "precision": "bf16"}))
+    c.append(Candidate("torch channels_last bf16 (cpu)", "cpu", {"engine": "torch", "precision": "bf16"}))
     if available.get("cuda"):
         c += [Candidate("torch cuda fp32", "cuda", {}, gpu=True),
               Candidate("torch cuda fp16", "cuda", {}, fp16=True, gpu=True),
@@ -202,6 +221,9 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
             if guess > args.max_seconds:
                 row.note = f"skipped: about {guess:.0f} s/frame expected (> --max-seconds {args.max_seconds:g})"
                 continue
+        if _slow_bf16(cand):
+            row.note = "skipped: no bf16 arithmetic on this CPU (torch's reference bf16 path: minutes per step)"
+            continue
         if not cand.gpu and 6000 * h * w > _mem_available():
             row.note = "skipped: does not fit in available memory"
             continue
@@ -216,6 +238,7 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
                 r.download(out)
             runners[cand.label] = (r, ups, st, po)
             row.describe = r.describe()
+            row.precision = getattr(r, "precision", "")
         except Exception as e:  # a backend that cannot run here is reported, not fatal
             row.note = f"failed: {type(e).__name__}: {e}"[:200]
             _log(f"{label_size}: {cand.label}: {row.note}")
@@ -223,11 +246,19 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
 
     gemm_a, gemm_b = torch.rand(2048, 2048), torch.rand(2048, 2048)
     gemm_s = []
+    native_bf16 = _native_bf16()
+    bf16_n = 2048 if native_bf16 else 512  # torch's reference bf16 GEMM: about 1 GFLOP/s without bf16 arithmetic
+    bf16_a, bf16_b = (torch.rand(bf16_n, bf16_n, dtype=torch.bfloat16) for _ in range(2))
+    torch.mm(bf16_a, bf16_b)
+    bf16_s = []
     for i in range(args.frames):
         _log(f"{label_size}: round {i + 1}/{args.frames}")
-        t = time.perf_counter()  # the CPU peak, measured in the same rounds as the candidates
+        t = time.perf_counter()  # the CPU peaks, measured in the same rounds as the candidates
         torch.mm(gemm_a, gemm_b)
         gemm_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        torch.mm(bf16_a, bf16_b)
+        bf16_s.append(time.perf_counter() - t)
         for label, (r, ups, st, po) in runners.items():
             t = time.perf_counter()
             out, _s = r.step(*ups, st, po)
@@ -235,7 +266,9 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
             rows[label].samples_ms.append((time.perf_counter() - t) * 1000)
     peaks = dict(peaks)
     peaks["cpu-fp32"] = 2 * 2048 ** 3 / statistics.median(gemm_s) / 1e9
-    _log(f"{label_size}: CPU fp32 GEMM peak during the rounds: {peaks['cpu-fp32']:.0f} GFLOP/s")
+    peaks["cpu-bf16"] = 2 * bf16_n ** 3 / statistics.median(bf16_s) / 1e9
+    _log(f"{label_size}: CPU GEMM peaks during the rounds: fp32 {peaks['cpu-fp32']:.0f}, "
+         f"bf16 {peaks['cpu-bf16']:.1f} GFLOP/s")
     base = None
     for cand in cands:
         row = rows[cand.label]
@@ -243,7 +276,8 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
             row.ms = statistics.median(row.samples_ms)
             row.fps = 1000 / row.ms
             est[cand.label] = row.ms / 1000 / (h * w)
-            peak = peaks.get("gpu-fp16" if cand.fp16 else "gpu-fp32") if cand.gpu else peaks.get("cpu-fp32")
+            peak = (peaks.get("gpu-fp16" if cand.fp16 else "gpu-fp32") if cand.gpu
+                    else peaks.get("cpu-bf16" if row.precision == "bf16" else "cpu-fp32"))
             if peak:
                 row.peak_share = 2 * macs * h * w / (row.ms / 1000) / 1e9 / peak
             if cand.baseline:
@@ -252,11 +286,17 @@ def _bench_steps(args, net, desc, cands, size, est: dict, peaks: dict, macs: flo
     rows["_peak"].samples_ms = [x * 1000 for x in gemm_s]
     rows["_peak"].note = f"{peaks['cpu-fp32']:.0f} GFLOP/s"
     rows["_peak"].gflops = peaks["cpu-fp32"]
+    rows["_peak"].precision = "f32"
+    out_rows = list(rows.values())
+    out_rows.insert(1, Row("peak", f"bf16 GEMM {bf16_n}^3 (cpu)", label_size, ms=statistics.median(bf16_s) * 1000,
+                           samples_ms=[x * 1000 for x in bf16_s], gflops=peaks["cpu-bf16"], precision="bf16",
+                           note=f"{peaks['cpu-bf16']:.1f} GFLOP/s"
+                                + ("" if native_bf16 else " (no bf16 arithmetic on this CPU: reference path)")))
     for row in rows.values():
         if row.ms and base and row.kind == "step":
             row.speedup = base / row.ms
     runners.clear()
-    return list(rows.values())
+    return out_rows
 
 
 def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Row]:
@@ -273,7 +313,7 @@ def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Ro
     rows = []
     model = None if model_arg == "default" else model_arg
     for cand in cands:
-        if cand.baseline or model_arg == "random":
+        if cand.baseline or model_arg == "random" or _slow_bf16(cand):
             continue
         row = Row("render", f"Upscale: {cand.label}", f"{h}x{w}")
         try:
@@ -294,8 +334,114 @@ def _bench_render(args, model_name: str, model_arg: str, cands, size) -> list[Ro
     return rows
 
 
+def _stateless_onnx(net, h: int, w: int, path) -> None:
+    """The step with a zero hidden state as one ``(1, 9, h, w)`` input (prev, cur, nxt) -> SR frame:
+    the form vs-mlrt runs (a stateless network over concatenated clips)."""
+    import io
+    import warnings
+
+    import torch
+
+    class Stateless(torch.nn.Module):
+        def __init__(self, net) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            prev, cur, nxt = x[:, 0:3], x[:, 3:6], x[:, 6:9]
+            state, prev_out = self.net.initial_state(cur)
+            return self.net.step(prev, cur, nxt, state, prev_out)[0]
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Stateless(net.float().eval()), (torch.rand(1, 9, h, w),), buf, dynamo=False, opset_version=18,
+                          input_names=["input"], output_names=["output"])
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def _bench_vsmlrt(args, model_arg: str, net, size) -> list[Row]:
+    """vs-mlrt's OpenVINO plugin (``core.ov``; ``--vsmlrt-ov`` loads ``libvsov.so`` first) on the same
+    network exported stateless, against ``Upscale`` (cpu, precision auto) on the same frames, one
+    process, frames interleaved. vs-mlrt leaves the precision to OpenVINO, as its users run it."""
+    import tempfile
+
+    import vapoursynth as vs
+
+    import vsvqdsr
+
+    core = vs.core
+    h, w = size
+    label = f"{h}x{w}"
+    if args.vsmlrt_ov and not hasattr(core, "ov"):
+        core.std.LoadPlugin(args.vsmlrt_ov)
+    if not hasattr(core, "ov"):
+        return [Row("render", "vs-mlrt ov (stateless step)", label, note="skipped: vs-mlrt's ov plugin is not loaded")]
+    if model_arg == "random":
+        return [Row("render", "vs-mlrt ov (stateless step)", label, note="skipped: needs a real model (Upscale)")]
+    rows = [Row("render", "vs-mlrt ov (stateless step)", label), Row("render", "Upscale: cpu auto (side by side)", label)]
+    n = max(2, args.render)
+    with tempfile.TemporaryDirectory(prefix="vsvqdsr-vsmlrt-") as tmp:
+        onnx_path = f"{tmp}/step_stateless.onnx"
+        _stateless_onnx(net, h, w, onnx_path)
+        clip = core.std.BlankClip(format=vs.RGBS, width=w, height=h, length=n + 1, color=[0.2, 0.5, 0.7])
+        prev = clip[0] + clip[:-1]
+        nxt = clip[1:] + clip[-1]
+        try:
+            peer = core.ov.Model([prev, clip, nxt], network_path=onnx_path, device="CPU")
+            ours = vsvqdsr.Upscale(clip, model=None if model_arg == "default" else model_arg, backend="cpu",
+                                   scene_detect=False)
+            peer.get_frame(0)
+            ours.get_frame(0)
+            for i in range(1, n + 1):
+                for row, node in zip(rows, (peer, ours)):
+                    t = time.perf_counter()
+                    node.get_frame(i)
+                    row.samples_ms.append((time.perf_counter() - t) * 1000)
+        except vs.Error as e:
+            rows[0].note = f"failed: {e}"[:200]
+            return rows[:1]
+    for row in rows:
+        row.ms = statistics.median(row.samples_ms)
+        row.fps = 1000 / row.ms
+    from ..backends.precision import capabilities, resolve
+
+    caps = capabilities()
+    rows[0].precision = "bf16" if "ov:BF16" in caps else "f32"  # OpenVINO's CPU default: bf16 where offered
+    rows[1].precision = resolve("auto", "openvino", caps)
+    rows[0].note = "OpenVINO's default precision"
+    rows[1].note = f"{rows[1].ms / rows[0].ms:.2f}x the vs-mlrt time"
+    _log(f"vs-mlrt side by side {label}: vs-mlrt {rows[0].ms:.0f} ms, Upscale {rows[1].ms:.0f} ms per frame")
+    return rows
+
+
 #: The CPU fp32 target of the VSR step: within this factor of the GEMM-implied limit.
 CPU_TARGET_FACTOR = 1.1
+#: The full ``Upscale`` render at 180x320 within this factor of the limit of the precision it ran.
+RENDER_TARGET_FACTOR = 1.3
+RENDER_TARGET_SIZE = "180x320"
+
+
+def render_verdicts(rows: list[Row], macs: float, gemm_gflops: dict[str, dict[str, float]]) -> list[dict]:
+    """Each CPU ``Upscale`` render row at :data:`RENDER_TARGET_SIZE` against the limit of the precision
+    it ran, ``2 * MACs * pixels / GEMM rate`` (``gemm_gflops``: size label -> {"f32"/"bf16": GFLOP/s});
+    target :data:`RENDER_TARGET_FACTOR`. One dict per row: ``size``, ``label``, ``precision``,
+    ``limit_ms``, ``ms``, ``ratio``, ``target``, ``met``, ``missed_by``."""
+    out = []
+    for r in rows:
+        if r.kind != "render" or r.size != RENDER_TARGET_SIZE or not r.ms or r.precision not in ("f32", "bf16"):
+            continue
+        peak = gemm_gflops.get(r.size, {}).get(r.precision)
+        if not peak:
+            continue
+        h, w = (int(v) for v in r.size.split("x"))
+        limit_ms = 2 * macs * h * w / (peak * 1e9) * 1000
+        ratio = r.ms / limit_ms
+        out.append({"size": r.size, "label": r.label, "precision": r.precision, "limit_ms": limit_ms,
+                    "ms": r.ms, "ratio": ratio, "target": RENDER_TARGET_FACTOR, "met": ratio <= RENDER_TARGET_FACTOR,
+                    "missed_by": max(0.0, ratio / RENDER_TARGET_FACTOR - 1.0)})
+    return out
 
 
 def cpu_verdicts(rows: list[Row], macs: float, gemm_gflops: dict[str, float]) -> list[dict]:
@@ -501,6 +647,7 @@ class BenchResult:
     rows: list[Row]
     cpu_targets: list[dict] = field(default_factory=list)
     speed_targets: list[dict] = field(default_factory=list)
+    render_targets: list[dict] = field(default_factory=list)
 
 
 def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResult:
@@ -523,11 +670,16 @@ def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResu
         except Exception:
             available[name] = False
     _log(f"available backends: {', '.join(k for k, v in available.items() if v)}")
+    from ..backends.precision import capabilities, resolve, summary
+
+    caps = capabilities()
     rows: list[Row] = []
     info: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "cpu": cpu_identity(), "frames": args.frames,
+                  "cpu": cpu_identity(), "cpu_capabilities": summary(caps),
+                  "precision_auto": resolve("auto", "bench", caps), "frames": args.frames,
                   "warmup": args.warmup, "statistic": "median", "what": list(whats)}
     verdicts: list[dict] = []
+    rverdicts: list[dict] = []
     if "upscale" in whats:
         model_name, net, desc = _load_network(args.model)
         cands = _candidates(args, available)
@@ -542,9 +694,21 @@ def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResu
             rows += _bench_steps(args, net, desc, cands, size, est, peaks, macs)
             if args.render:
                 rows += _bench_render(args, model_name, args.model, cands, size)
+            if getattr(args, "vsmlrt_ov", None) or getattr(args, "vsmlrt", False):
+                rows += _bench_vsmlrt(args, args.model, net, size)
         info.update({"model": model_name, "macs_per_lr_pixel": macs, "peak_gflops": peaks})
-        gemm = {r.size: r.gflops for r in rows if r.kind == "peak" and r.gflops}
+        ran = {(r.size, r.label): r.precision for r in rows if r.kind == "step"}
+        for r in rows:  # a render ran the precision its engine ran in the step rounds (same options)
+            key = (r.size, r.label[len("Upscale: "):])
+            if r.kind == "render" and not r.precision and key in ran:
+                r.precision = ran[key]
+        gemm = {r.size: r.gflops for r in rows if r.kind == "peak" and r.gflops and r.precision == "f32"}
         verdicts = cpu_verdicts(rows, macs, gemm)
+        gemm_by_prec: dict[str, dict[str, float]] = {}
+        for r in rows:
+            if r.kind == "peak" and r.gflops:
+                gemm_by_prec.setdefault(r.size, {})[r.precision] = r.gflops
+        rverdicts = render_verdicts(rows, macs, gemm_by_prec)
     speed: list[dict] = []
     if "degrade" in whats:
         for size in sizes:
@@ -553,4 +717,4 @@ def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResu
     if "sisr" in whats:
         for size in sizes:
             rows += _bench_sisr(args, available, size)
-    return BenchResult(info, rows, verdicts, speed)
+    return BenchResult(info, rows, verdicts, speed, rverdicts)

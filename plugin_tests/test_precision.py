@@ -1,0 +1,223 @@
+"""CPU inference precision: selection on faked capability lists, the option on the CPU engines and
+Upscale, and bf16 against f32 on a short real chain (native bf16 where the CPU has it; the gate's
+bf16 emulation everywhere)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+from vsvqdsr import backends
+from vsvqdsr.backends import RunnerSpec, precision
+from vsvqdsr.evaluation import precision_gate
+
+HAS_OV = importlib.util.find_spec("openvino") is not None
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample" / "sample.mkv"
+NATIVE_BF16 = precision.has_native_bf16(precision.capabilities())
+
+SPR = {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8", "ov:FP32", "ov:BF16"}
+ZEN4 = {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "ov:FP32", "ov:BF16", "ov:INT8"}
+AVX2 = {"avx2", "fma", "ov:FP32", "ov:INT8", "ov:BIN"}
+
+
+@pytest.mark.parametrize("caps, expected", [(SPR, "bf16"), (ZEN4, "f32"), (AVX2, "f32"), (set(), "f32")])
+def test_auto_picks_bf16_only_with_amx_bf16(caps, expected):
+    assert precision.choose("auto", caps) == expected
+
+
+@pytest.mark.parametrize("caps", [SPR, AVX2])
+@pytest.mark.parametrize("forced", ["f32", "bf16"])
+def test_explicit_precision_is_kept(caps, forced):
+    assert precision.choose(forced, caps) == forced
+
+
+@pytest.mark.parametrize("bad", ["int8", "fp32", "fp16", "BF16", None, 16])
+def test_bad_precision_names_the_accepted_values(bad):
+    with pytest.raises(ValueError, match=r"'auto', 'f32', 'bf16'"):
+        precision.choose(bad, SPR)
+
+
+def test_native_bf16_detection():
+    assert precision.has_native_bf16(SPR) and precision.has_native_bf16(ZEN4)
+    assert not precision.has_native_bf16(AVX2)
+    assert precision.has_native_bf16({"ov:BF16"})
+
+
+def test_auto_says_once_what_it_chose(capfd, monkeypatch):
+    monkeypatch.setattr(precision, "_announced", set())
+    assert precision.resolve("auto", "openvino", caps=SPR) == "bf16"
+    assert precision.resolve("auto", "torch", caps=SPR) == "bf16"
+    err = capfd.readouterr().err
+    assert err.count("precision=auto chose 'bf16'") == 1 and "amx_bf16" in err
+    assert precision.resolve("auto", "openvino", caps=AVX2) == "f32"
+    assert "precision=auto chose 'f32' (no AMX-BF16 on this CPU: avx2 fma" in capfd.readouterr().err
+    assert precision.resolve("f32", "openvino", caps=SPR) == "f32"
+    assert capfd.readouterr().err == ""
+
+
+def test_engine_without_bf16_falls_back_under_auto_and_refuses_when_forced(capfd, monkeypatch):
+    monkeypatch.setattr(precision, "_announced", set())
+    assert precision.resolve("auto", "ort", caps=SPR, offers=("f32",)) == "f32"
+    assert "ort has no bf16 kernels" in capfd.readouterr().err
+    with pytest.raises(ValueError, match="not offered by ort; accepted here: 'auto', 'f32'"):
+        precision.resolve("bf16", "ort", caps=SPR, offers=("f32",))
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    f = tmp_path / "cpuinfo"
+    f.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert precision.cpu_flags(str(f)) == {"fpu", "avx2", "amx_bf16", "amx_tile"}
+    assert precision.cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_this_machine_selection_follows_its_flags():
+    caps = precision.capabilities()
+    assert precision.resolve("auto", caps=caps) == ("bf16" if "amx_bf16" in caps else "f32")
+
+
+def _tiny():
+    import torch
+
+    from vsvqdsr.nets.vsr import RecurrentVSR
+    from vsvqdsr.weights.descriptors import ModelDescriptor
+
+    torch.manual_seed(0)
+    net = RecurrentVSR(num_feat=8, num_block=(2, 1, 1)).eval().requires_grad_(False)
+    desc = ModelDescriptor(arch="recurrent-vsr", variant="vqdsr", feedback=False, num_feat=8, num_block=(2, 1, 1),
+                           scale=4, size_multiple=4, fp16=True, num_params=sum(p.numel() for p in net.parameters()))
+    return net, desc
+
+
+@pytest.mark.parametrize("engine", ["torch", "ort"] + (["openvino"] if HAS_OV else []))
+def test_describe_shows_the_precision_that_runs(engine):
+    net, desc = _tiny()
+    r = backends.create("cpu", net, desc, RunnerSpec(16, 16), engine=engine, precision="f32")
+    assert r.precision == "f32" and ", f32" in r.describe()
+
+
+@pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
+def test_openvino_reports_what_the_compiled_model_runs(capfd):
+    net, desc = _tiny()
+    r = backends.create("cpu", net, desc, RunnerSpec(16, 16), engine="openvino", precision="bf16")
+    assert r.requested == "bf16"
+    if NATIVE_BF16:
+        assert r.precision == "bf16"
+    else:  # OpenVINO compiles a bf16 request to f32 on a CPU without bf16, and the runner says so
+        assert r.precision == "f32" and "(bf16 requested)" in r.describe()
+        assert "precision 'bf16' requested, the compiled model runs 'f32'" in capfd.readouterr().err
+
+
+def test_upscale_rejects_a_bad_precision():
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=2)
+    for bad in ("int8", "half"):
+        with pytest.raises(vs.Error, match=r"^Upscale: backend 'cpu': precision must be one of 'auto', 'f32', 'bf16'"):
+            import vsvqdsr
+            vsvqdsr.Upscale(clip, backend="cpu", precision=bad)
+    with pytest.raises(vs.Error, match="Upscale: .*'bf16' is not offered by ort"):
+        vsvqdsr.Upscale(clip, backend="cpu", engine="ort", precision="bf16")
+
+
+def _real_chain(frames: int = 8):
+    from vsvqdsr.weights import load_state_dict, resolve_model
+    from vsvqdsr.weights.descriptors import build_network
+
+    net, desc = build_network(load_state_dict(resolve_model(None)[1]))
+    scene = precision_gate.load_scene(SAMPLE, 0, frames)[:, :, 40:104, 96:192]  # the boy's head
+    return net, desc, np.ascontiguousarray(scene)
+
+
+#: Tolerance of bf16 against f32 on the short chain: the quality gate's 50 dB, every frame.
+BF16_MIN_DB = 50.0
+
+
+@pytest.mark.skipif(not (NATIVE_BF16 and HAS_OV), reason="the CPU has no bf16 arithmetic (no AMX-BF16 / AVX-512 BF16)")
+def test_native_bf16_matches_f32_on_a_real_chain():
+    net, desc, scene = _real_chain()
+    res = precision_gate.scene_gate(net, desc, scene, "bf16", engine="openvino")
+    assert "bf16" in res.ran and min(res.psnr_db) >= BF16_MIN_DB, res.lines()
+
+
+def test_emulated_bf16_matches_f32_on_a_real_chain():
+    net, desc, scene = _real_chain()
+    res = precision_gate.scene_gate(net, desc, scene, "bf16", emulate=True, reference_engine="torch")
+    assert res.ran.startswith("bf16 emulated") and res.reference.startswith("cpu (torch")
+    # bf16 rounding is visible (not a silent f32 run) and within the tolerance on every frame
+    assert BF16_MIN_DB <= min(res.psnr_db) and max(res.psnr_db) < 90, res.lines()
+    assert res.passed
+
+
+def test_render_verdict_uses_the_limit_of_the_precision_that_ran():
+    from vsvqdsr.cli.bench import Row, render_verdicts
+
+    macs, h, w = 1.1e6, 180, 320
+    peaks = {"180x320": {"f32": 100.0, "bf16": 400.0}}
+    lim32 = 2 * macs * h * w / 100e9 * 1000
+    rows = [Row("render", "Upscale: openvino fp32 (cpu)", "180x320", ms=1.2 * lim32, precision="f32"),
+            Row("render", "Upscale: openvino bf16 (cpu)", "180x320", ms=1.2 * lim32, precision="bf16"),
+            Row("render", "Upscale: openvino fp32 (cpu)", "270x480", ms=1.0, precision="f32"),  # not the target size
+            Row("step", "openvino fp32 (cpu)", "180x320", ms=1.0, precision="f32")]
+    v32, v16 = render_verdicts(rows, macs, peaks)
+    assert v32["met"] and abs(v32["ratio"] - 1.2) < 1e-9 and v32["target"] == 1.3
+    assert v16["precision"] == "bf16" and not v16["met"] and abs(v16["ratio"] - 4.8) < 1e-9
+
+
+def test_bench_rows_carry_the_precision(tmp_path, capsys):
+    import json
+
+    from vsvqdsr.cli.main import main
+
+    out = tmp_path / "b.json"
+    assert main(["bench", "--sizes", "8x12", "--frames", "1", "--model", "random", "--only", "openvino",
+                 "--json", str(out)]) == 0
+    rows = {r["label"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["fp32 GEMM 2048^3 (cpu)"]["precision"] == "f32" and rows["torch eager NCHW fp32 (cpu)"]["precision"] == "f32"
+    bf16_peak = next(r for r in rows.values() if r["label"].startswith("bf16 GEMM"))
+    assert bf16_peak["gflops"] > 0 and bf16_peak["precision"] == "bf16"
+    if HAS_OV:  # what OpenVINO really compiled a bf16 request to
+        assert rows["openvino bf16 (cpu)"]["precision"] == ("bf16" if NATIVE_BF16 else "f32")
+    assert "precision=auto here: " + ("bf16" if "amx_bf16" in precision.capabilities() else "f32") in capsys.readouterr().out
+
+
+def test_precision_gate_cli_scene_and_benchmark(tmp_path, capsys):
+    import json
+
+    from vsvqdsr.training.synthetic import make_clip_frames
+    from vsvqdsr.cli.main import main
+    from vsvqdsr.evaluation.build import build_set
+
+    root = tmp_path / "set"
+    build_set(root, {"c0": make_clip_frames(3, 64, seed=0)}, {"c0": {"package": "synthetic"}}, severities=("light",))
+    out = tmp_path / "gate.json"
+    rc = main(["precision-gate", "--precision", "bf16", "--emulate", "on", "--frames", "2", "--clip", str(SAMPLE),
+               "--bench", str(root), "--json", str(out)])
+    text = capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    assert rep["emulated"] and rep["scene"]["frames"] == 2 and len(rep["scene"]["psnr_db"]) == 2
+    (row,) = rep["benchmark"]["rows"]
+    assert row["severity"] == "light" and row["clips"] == 1 and 10 < row["psnr_y_f32"] < 60
+    # the gate's verdicts follow the numbers, and the exit status follows the verdicts
+    assert rep["scene"]["passed"] == (min(rep["scene"]["last_db"], rep["scene"]["mean_db"]) >= 50)
+    assert rep["benchmark"]["passed"] == (row["psnr_y_f32"] - row["psnr_y"] <= 0.02
+                                          and row["ssimulacra2_f32"] - row["ssimulacra2"] <= 0.2)
+    assert rc == (0 if rep["scene"]["passed"] and rep["benchmark"]["passed"] else 1)
+    assert "scene (2 frames): bf16 against f32" in text and "benchmark: bf16 against f32" in text
+
+
+def test_precision_gate_cli_errors(capsys, tmp_path):
+    from vsvqdsr.cli.main import main
+
+    assert main(["precision-gate", "--precision", "int8"]) == 2
+    assert "--precision must be one of 'auto', 'f32', 'bf16'" in capsys.readouterr().err
+    assert main(["precision-gate", "--precision", "bf16", "--clip", "/nonexistent.mkv"]) == 2
+    assert "--clip: no such video" in capsys.readouterr().err
+    existing = tmp_path / "gate.json"
+    existing.write_text("{}")
+    assert main(["precision-gate", "--precision", "bf16", "--json", str(existing)]) == 2
+    assert "--json " + str(existing) + " exists; pass --force" in capsys.readouterr().err
+    assert existing.read_text() == "{}"
+    if not NATIVE_BF16:
+        assert main(["precision-gate", "--precision", "bf16", "--emulate", "off"]) == 2
+        assert "no bf16 arithmetic" in capsys.readouterr().err
