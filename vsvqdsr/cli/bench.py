@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model: {info['model']}; {info['macs_per_lr_pixel'] / 1e6:.3f} M MACs per LR pixel; peak fp32 GEMM "
               f"{peaks['cpu-fp32']:.0f} GFLOP/s (CPU, {info['threads']} threads)"
               + "".join(f"; {k} {v:.0f} GFLOP/s" for k, v in peaks.items() if k.startswith("gpu")))
-    print(f"CPU: {info['cpu']}; {info['cpu_capabilities']}; precision=auto here: {info['precision_auto']}")
+    print(f"CPU capabilities: {info['cpu_capabilities']}; precision=auto here: {info['precision_auto']}")
     print(f"median of {args.frames} timed runs after {args.warmup} warm-up run(s); candidates interleaved per round; "
           f"torch {info['torch']}, {info['threads']} torch threads, {info['cpu']}")
     print(_table(res.rows))
