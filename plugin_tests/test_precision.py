@@ -73,6 +73,36 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert precision.cpu_flags(str(tmp_path / "missing")) == frozenset()
 
 
+def test_openvino_compile_config_carries_a_concrete_precision():
+    from vsvqdsr.backends.openvino import compile_config
+
+    assert compile_config(3)["INFERENCE_PRECISION_HINT"] == "f32"  # the image graphs' default
+    assert compile_config(3, "bf16") == {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY",
+                                         "INFERENCE_NUM_THREADS": 3}
+    with pytest.raises(ValueError, match="'f32' or 'bf16', got 'auto'"):
+        compile_config(3, "auto")
+
+
+@pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
+def test_openvino_image_graph_stays_f32():
+    import torch
+
+    from vsvqdsr.backends.onnx_export import export_graph_bytes
+    from vsvqdsr.backends.openvino import OpenVINOGraph, compiled_precision
+
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).eval()
+    onnx = export_graph_bytes(conv, (torch.rand(1, 3, 8, 8),), ["x"], ["y"], {"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}})
+    g = OpenVINOGraph(onnx, threads=1)
+    assert g.config["INFERENCE_PRECISION_HINT"] == "f32"  # asked for, not only what this CPU compiles to
+    x = np.random.default_rng(0).random((1, 3, 8, 8), dtype=np.float32)
+    (y,) = g.run({"x": x})
+    with torch.no_grad():
+        ref = conv(torch.from_numpy(x)).numpy()
+    assert np.abs(y - ref).max() < 1e-5
+    (compiled,) = g._compiled.values()
+    assert compiled_precision(compiled) == "f32"
+
+
 def test_this_machine_selection_follows_its_flags():
     caps = precision.capabilities()
     assert precision.resolve("auto", caps=caps) == ("bf16" if "amx_bf16" in caps else "f32")
