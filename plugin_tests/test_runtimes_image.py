@@ -39,12 +39,18 @@ class _Lookup(torch.nn.Module):
 
 
 def test_exported_rank_k_lookup_equals_the_torch_quantizer(lite):
-    """The ONNX graph's distances -> TopK (constant K = 50) -> Gather of rank k picks exactly the
-    entries VectorQuantizer.lookup picks, for k = 1, 2, 50."""
+    """The ONNX graph's distances -> TopK (constant K = 50) -> Gather of rank k picks the entries
+    VectorQuantizer.lookup picks, for k = 1, 2, 50. Where two entries lie at the same distance to
+    float rounding (ONNX Runtime's and torch's TopK order such ties differently), either is the k-th
+    nearest: a differing pick must be at the reference pick's distance within 1e-5 relative, and
+    such ties stay rare."""
     import onnxruntime as ort
 
     dm = DegradeModule(lite, 50)
-    z = torch.randn(1, LITE_CONFIG.embed_dim, 12, 20) * 0.5
+    z = torch.randn(1, LITE_CONFIG.embed_dim, 12, 20, generator=torch.Generator().manual_seed(7)) * 0.5
+    zf = z.permute(0, 2, 3, 1).reshape(-1, LITE_CONFIG.embed_dim)
+    dist = lite.codebook.distances(zf).detach().numpy()
+    rows = np.arange(len(dist))
     onnx = export_graph_bytes(_Lookup(dm), (z, torch.tensor([1])), ["z", "k"], ["idx"],
                               {"z": {2: "h", 3: "w"}})
     assert not trt_problems(onnx)
@@ -52,7 +58,11 @@ def test_exported_rank_k_lookup_equals_the_torch_quantizer(lite):
     for k in (1, 2, 50):
         got = sess.run(None, {"z": z.numpy(), "k": np.array([k], np.int64)})[0]
         ref = lite.codebook.lookup(z, torch.tensor([k])).reshape(-1).numpy()
-        assert np.array_equal(got, ref), k
+        got = got.reshape(-1)
+        differ = got != ref
+        assert differ.mean() <= 0.02, (k, int(differ.sum()))
+        d_got, d_ref = dist[rows, got], dist[rows, ref]
+        assert np.allclose(d_got[differ], d_ref[differ], rtol=1e-5, atol=1e-7), k
         assert np.array_equal(dm.lookup(z, torch.tensor([k])).numpy(), ref), k
 
 
