@@ -18,8 +18,9 @@ RANK = {"nets": 0, "weights": 1, "backends": 2, "filters": 3, "training": 4, "ev
 #: Pairs of the same rank that must not import each other.
 APART = {("training", "evaluation"), ("evaluation", "training")}
 #: Top-level modules of the package usable from every layer (version string, the package facade,
-#: the benchmark-set guard shared by training and evaluation).
-ROOT_MODULES = {"_version", "__init__", "provenance"}
+#: the benchmark-set guard shared by training and evaluation, the numpy damage operations shared by
+#: the benchmark's "old footage" severities and the training degradations).
+ROOT_MODULES = {"_version", "__init__", "provenance", "damage"}
 
 
 def _layer(parts: tuple[str, ...]) -> str | None:
