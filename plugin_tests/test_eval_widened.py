@@ -113,3 +113,43 @@ def test_damage_ops_are_seeded_and_do_what_they_say():
     with pytest.raises(ValueError, match="T,H,W,3 uint8"):
         D.optical_blur(f[0], rng(0), sigma=1.0)
     assert D.ArrayStep("optical_blur", (("sigma", 1.5),)).describe() == "numpy optical_blur(sigma=1.5) [vsvqdsr.damage]"
+
+
+def test_clip_sources_exclude_training_material(tmp_path):
+    from vsvqdsr.evaluation import sources as S
+
+    assert not S.TRAINING_SIF & set(S.BENCHMARK_SIF) and len(S.BENCHMARK_SIF) == 4
+    script = (S.Path(__file__).resolve().parents[1] / "scripts" / "make_degrade_data.sh").read_text()
+    loops = [ln.split(" in ", 1)[1].split(";")[0].split() for ln in script.splitlines()
+             if ln.strip().startswith(("for s in", "for a in"))]
+    used = {w.split(":")[0] + ".sif" for ws in loops for w in ws} | {"prologue_kid.sif"}
+    assert used <= S.TRAINING_SIF  # every synfig source the training script renders is listed
+    with pytest.raises(S.EvalSetError, match="pirates.sif is training material"):
+        S._synfig("pirates.sif", tmp_path / "p.png", 64, 64, 1, [])
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_night_grade_darkens_over_a_gradient_backdrop():
+    from vsvqdsr.evaluation import sources as S
+
+    rgba = np.zeros((10, 4, 4), np.uint8)
+    rgba[:5] = (255, 255, 255, 255)  # opaque white drawing on top, transparent below
+    out = S.night_grade(rgba, 0, 10)
+    assert np.allclose(out[0, 0], 255 * S.NIGHT_GAIN)  # white becomes gain x 255
+    assert np.allclose(out[9, 0], S.NIGHT_BOTTOM) and out[6, 0, 2] < out[9, 0, 2]  # backdrop gradient
+
+
+
+def test_soft_shading_rule(tmp_path):
+    from vsvqdsr.evaluation import sources as S
+
+    grad, flat = tmp_path / "g.svg", tmp_path / "f.svg"
+    grad.write_text("<svg><linearGradient id='a'/></svg>")
+    flat.write_text("<svg><rect fill='red'/></svg>")
+    ramp = np.tile(np.linspace(60, 200, 64)[None, :, None], (64, 1, 3)).astype(np.uint8)  # soft shading
+    cel = np.full((64, 64, 3), 255, np.uint8)
+    cel[:, :40] = (200, 40, 40)  # one flat fill
+    assert S.looks_soft(str(grad), ramp)
+    assert not S.looks_soft(str(flat), ramp)  # no SVG gradient
+    assert not S.looks_soft(str(grad), cel)  # flat fills only
+    assert not S.looks_soft(str(tmp_path / "missing.svg"), ramp)
