@@ -12,7 +12,7 @@ from vsvqdsr.cli.main import build_parser, main
 from vsvqdsr.evaluation.verdict import compare, update_card
 
 MET = {"ssimulacra2": True, "cvvdp": True, "flicker": False, "psnr_y": True}
-BASE = ("realesr-animevideov3", "animesr-v1", "animesr-v2")
+BASE = ("realesr-animevideov3", "animesr-v1", "animesr-v2", "realesrgan-x4plus-anime")
 
 
 def _small(ours_light: float) -> dict:
@@ -30,9 +30,10 @@ def _full(ours_cvvdp_heavy: float) -> dict:
             "heavy": {"ssimulacra2": 2.0, "cvvdp": ours_cvvdp_heavy, "flicker": 2.9, "psnr_y": 30.5}}
     sev = {"ours": ours, **{b: base for b in BASE}}
     overall = {m: {k: (v["light"][k] + v["heavy"][k]) / 2 for k in MET} for m, v in sev.items()}
+    per_clip = {m: {s: {c: dict(vals) for c in ("c0", "c1")} for s, vals in v.items()} for m, v in sev.items()}
     return {"metrics": {k: {"higher_is_better": h} for k, h in MET.items()},
             "benchmark": {"severities": ["light", "heavy"], "manifest_sha256": "ab" * 32},
-            "options": {"cvvdp_frames": 8}, "per_severity": sev, "overall": overall}
+            "options": {"cvvdp_frames": 8}, "per_clip": per_clip, "per_severity": sev, "overall": overall}
 
 
 def test_every_cell_must_win():
@@ -53,11 +54,12 @@ def test_rank_only_when_every_goal_cell_wins():
     assert "benchmark_rank" not in lost and lost["benchmark"]["verdict"] == "kept"
     assert card["benchmark_rank"] == 1  # the input is not modified
     assert lost["benchmark"]["goal_cells"]["cvvdp/heavy"] == "LOSS"
-    assert lost["benchmark"]["goal_cells_won"] == "8 of 9"
+    assert lost["benchmark"]["goal_cells"]["cvvdp/heavy/clips"] == "LOSS"
+    assert lost["benchmark"]["goal_cells_won"] == "13 of 15"  # 3 metrics x (overall, 2 severities, 2 clip cells)
     assert lost["benchmark"]["figures"]["heavy"]["cvvdp"] == 7.25
     assert lost["benchmark"]["baselines"]["animesr-v1"]["light"]["psnr_y"] == 34.0
     won = update_card({"name": "ours"}, _full(7.4), "ours", "vqdsr eval ...")
-    assert won["benchmark_rank"] == 1 and won["benchmark"]["goal_cells_won"] == "9 of 9"
+    assert won["benchmark_rank"] == 1 and won["benchmark"]["goal_cells_won"] == "15 of 15"
     assert won["benchmark"]["manifest_sha256"] == "ab" * 32
 
 
@@ -157,3 +159,89 @@ def test_eval_build_bad_input(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:  # argparse: --out is required
         main(["eval", "build"])
     assert e.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+SEVS = ("light", "medium", "heavy", "old-film", "old-analogue")
+CLIPS = ("eye", "headmo", "eyes", "clipart", "texture", "night")
+
+
+def _wide(edit=None) -> dict:
+    """Recorded results of the widened set (6 clips x 5 severities, 4 anchors): "ours" beats the best
+    anchor on every clip by 1 SSIMULACRA2 point, 0.02 JOD and 0.1 flicker; ``edit(per_clip)`` changes it."""
+    rng = __import__("numpy").random.default_rng(0)
+    per_clip: dict = {}
+    for b in BASE:
+        per_clip[b] = {s: {c: {"ssimulacra2": float(rng.uniform(0, 40)), "cvvdp": float(rng.uniform(7, 9)),
+                               "flicker": float(rng.uniform(1.5, 3.5)), "psnr_y": 30.0} for c in CLIPS} for s in SEVS}
+    per_clip["ours"] = {s: {c: {"ssimulacra2": max(per_clip[b][s][c]["ssimulacra2"] for b in BASE) + 1.0,
+                                "cvvdp": max(per_clip[b][s][c]["cvvdp"] for b in BASE) + 0.02,
+                                "flicker": min(per_clip[b][s][c]["flicker"] for b in BASE) - 0.1,
+                                "psnr_y": 31.0} for c in CLIPS} for s in SEVS}
+    if edit:
+        edit(per_clip["ours"])
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    per_sev = {m: {s: {k: mean([per_clip[m][s][c][k] for c in CLIPS]) for k in MET} for s in SEVS} for m in per_clip}
+    overall = {m: {k: mean([per_clip[m][s][c][k] for s in SEVS for c in CLIPS]) for k in MET} for m in per_clip}
+    return {"metrics": {k: {"higher_is_better": h} for k, h in MET.items()},
+            "benchmark": {"severities": list(SEVS), "clips": list(CLIPS), "manifest_sha256": "cd" * 32},
+            "options": {}, "per_clip": per_clip, "per_severity": per_sev, "overall": overall}
+
+
+def test_widened_rule_every_severity_and_five_of_six_clips():
+    from vsvqdsr.evaluation.verdict import clips_needed
+
+    assert [clips_needed(n) for n in (1, 2, 4, 6, 12)] == [1, 2, 4, 5, 10]
+    cells = 3 * (1 + 2 * len(SEVS))  # overall + severity means + clip cells, per goal metric
+    won = update_card({"name": "ours"}, _wide(), "ours", "vqdsr eval ...")
+    assert won["benchmark_rank"] == 1 and won["benchmark"]["goal_cells_won"] == f"{cells} of {cells}"
+    assert "5 of 6 clips" in won["benchmark"]["rule"] and "realesrgan-x4plus-anime" in won["benchmark"]["rule"]
+
+    def lose_old_film(oc):  # far behind on the old-film chain, ahead everywhere else
+        for c in CLIPS:
+            oc["old-film"][c]["ssimulacra2"] -= 30.0
+    lost = update_card({"name": "ours", "benchmark_rank": 1}, _wide(lose_old_film), "ours", "vqdsr eval ...")
+    g = lost["benchmark"]["goal_cells"]
+    assert "benchmark_rank" not in lost
+    assert g["ssimulacra2/old-film"] == "LOSS" and g["ssimulacra2/old-film/clips"] == "LOSS"
+    assert g["ssimulacra2/old-analogue"] == "WIN" and g["cvvdp/old-film"] == "WIN"
+    assert sum(v == "LOSS" for v in g.values()) in (2, 3)  # the overall mean may or may not survive it
+
+    def lose_one_clip(oc):  # one clip of six lost: still 5 of 6
+        oc["heavy"]["night"]["cvvdp"] -= 1.0
+    one = update_card({"name": "ours"}, _wide(lose_one_clip), "ours", "c")
+    row = next(r for r in one["benchmark"]["goal_table"] if r["cell"] == "cvvdp/heavy/clips")
+    assert row["value"] == 5 and row["baseline_value"] == 5 and row["result"] == "WIN"
+    assert row["clips"]["night"]["result"] == "LOSS" and row["clips"]["eye"]["result"] == "WIN"
+
+    def lose_two_clips_win_mean(oc):  # the mean still wins (a big lead elsewhere), two clips lost
+        oc["medium"]["eye"]["flicker"] += 0.15
+        oc["medium"]["eyes"]["flicker"] += 0.15
+        oc["medium"]["night"]["flicker"] -= 1.0
+    two = update_card({"name": "ours", "benchmark_rank": 1}, _wide(lose_two_clips_win_mean), "ours", "c")
+    g = two["benchmark"]["goal_cells"]
+    assert g["flicker/medium"] == "WIN" and g["flicker/medium/clips"] == "LOSS" and "benchmark_rank" not in two
+
+
+def test_card_table_comes_from_the_results_file(tmp_path, capsys):
+    res = _wide()
+    p, card = tmp_path / "results.json", tmp_path / "m.json"
+    p.write_text(json.dumps(res))
+    card.write_text(json.dumps({"name": "ours"}))
+    assert main(["eval", "card", str(p), "ours", str(card), "--command", "vqdsr eval wide"]) == 0
+    table = {r["cell"]: r for r in json.loads(card.read_text())["benchmark"]["goal_table"]}
+    for sev in SEVS:
+        r = table[f"ssimulacra2/{sev}"]
+        best = max(BASE, key=lambda b: res["per_severity"][b][sev]["ssimulacra2"])
+        assert r["best_baseline"] == best and r["value"] == round(res["per_severity"]["ours"][sev]["ssimulacra2"], 4)
+        assert r["baseline_value"] == round(res["per_severity"][best][sev]["ssimulacra2"], 4)
+        for c in CLIPS:
+            assert table[f"flicker/{sev}/clips"]["clips"][c]["value"] == round(res["per_clip"]["ours"][sev][c]["flicker"], 4)
+    capsys.readouterr()
+    assert main(["eval", "verdict", str(p), "ours"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("cvvdp        old-film/clips ours won 6 of 6 clips, needs 5 (lost: none)  WIN") for ln in out)
+    assert out[-1] == "33 of 33 cells won"
+    del res["per_clip"]
+    p.write_text(json.dumps(res))
+    assert main(["eval", "card", str(p), "ours", str(card), "--command", "c"]) == 2
+    assert "no per-clip figures" in capsys.readouterr().err

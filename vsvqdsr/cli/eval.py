@@ -160,6 +160,11 @@ def _verdict(args: argparse.Namespace) -> int:
         raise _key_error(e) from e
     for r in rows:
         arrow = "higher" if r["higher_is_better"] else "lower"
+        if "clips" in r:  # a clip cell: clips won against each clip's best baseline
+            lost = ", ".join(c for c, d in r["clips"].items() if not d["win"]) or "none"
+            print(f"{r['metric']:<12} {r['scope']:<8} {args.method} won {r['value']} of {len(r['clips'])} clips, "
+                  f"needs {r['baseline_value']} (lost: {lost})  {'WIN' if r['win'] else 'LOSS'}")
+            continue
         print(f"{r['metric']:<12} {r['scope']:<8} {args.method} {r['value']:8.3f}  vs  best baseline "
               f"{r['best_baseline']:<22} {r['baseline_value']:8.3f}  ({arrow} is better)  "
               f"{'WIN' if r['win'] else 'LOSS'}")
@@ -212,7 +217,8 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval verdict", help="WIN/LOSS of a method against the best baseline, per metric and severity",
                        description="Compare a method with the best baseline in every (metric, severity) cell of a "
-                                   "`vqdsr eval` results.json. Exit 0 when every cell is a win, 1 otherwise, "
+                                   "`vqdsr eval` results.json, and per severity clip by clip (a clip cell is won on "
+                                   "at least 5 of 6 clips). Exit 0 when every cell is a win, 1 otherwise, "
                                    "2 for bad input.")
     p.add_argument("results", help="results.json written by `vqdsr eval`")
     p.add_argument("method", help="method name in the results (a checkpoint's file stem)")
@@ -227,7 +233,8 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval card", help="write a model's benchmark figures and default-model rank into its card",
                        description="Fill a model card's benchmark section from a `vqdsr eval` results.json and set "
                                    "benchmark_rank = 1 (the default model) only when every goal cell "
-                                   f"({', '.join(GOAL_METRICS)}, overall and per severity) beats every baseline "
+                                   f"({', '.join(GOAL_METRICS)}, overall, per severity and on 5 of 6 clips per "
+                                   f"severity) beats every baseline "
                                    f"({', '.join(BASELINES)}); remove it otherwise. The card is rewritten atomically.")
     p.add_argument("results", help="results.json written by `vqdsr eval`")
     p.add_argument("method", help="the model's method name in the results")

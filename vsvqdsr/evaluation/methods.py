@@ -35,7 +35,7 @@ RESIZERS: dict[str, tuple[str, dict]] = {
     "nearest": ("Point", {}),
 }
 #: Single-image SR baselines in the default method list.
-DEFAULT_SISR = ("realesr-animevideov3",)
+DEFAULT_SISR = ("realesr-animevideov3", "realesrgan-x4plus-anime")  # the anchors of the default-model rule
 #: Bump when a method's implementation changes its output (invalidates cached SR frames).
 IMPL_VERSION = 1
 
