@@ -139,6 +139,12 @@ def test_eval_end_to_end_cache_and_reports(tiny_set, tmp_path, vqdsr_random_path
     assert res["per_severity"]["bicubic"]["light"]["psnr_y"] > res["per_severity"]["bicubic"]["heavy"]["psnr_y"]
     md = (out / "results.md").read_text()
     assert "PSNR-Y (dB) ↑" in md and "Flicker (Y) ↓" in md and "## Severity: heavy" in md and "**" in md
+    # per-clip figures: one table per severity and metric, methods x clips, from the per-clip values
+    assert "## Per clip" in md and "### heavy: PSNR-Y (dB) ↑" in md and "| method | c0 | c1 |" in md
+    pc = res["per_clip"]["lanczos"]["light"]
+    block = md.split("### light: SSIM-Y ↑")[1].split("###")[0]
+    row = next(ln for ln in block.splitlines() if ln.startswith("| lanczos |"))
+    assert row.replace("**", "") == f"| lanczos | {pc['c0']['ssim_y']:.4f} | {pc['c1']['ssim_y']:.4f} |"
     for k in res["metrics"]:
         assert cv2.imread(str(out / "charts" / f"{k}.png")) is not None
     sheet = cv2.imread(str(out / "crops.png"))

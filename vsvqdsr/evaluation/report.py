@@ -13,7 +13,7 @@ from .build import read_png
 from .dataset import BenchmarkSet
 from .runner import write_json
 
-__all__ = ["markdown_table", "markdown_report", "write_reports", "bar_charts", "crop_sheet", "pick_crop"]
+__all__ = ["markdown_table", "markdown_report", "per_clip_tables", "write_reports", "bar_charts", "crop_sheet", "pick_crop"]
 
 
 def _fmt(v: float, key: str) -> str:
@@ -68,6 +68,7 @@ def markdown_report(res: Mapping) -> str:
     for s in b["severities"]:
         rows = {m: v[s] for m, v in res["per_severity"].items()}
         parts += [f"## Severity: {s}", "", markdown_table(rows, res["metrics"]), ""]
+    parts += per_clip_tables(res)
     parts += ["## Time", "", "| method | SR s/frame | SR s total | metrics s | from cache |", "|---|---:|---:|---:|---|"]
     for m in res["methods"]:
         parts.append(f"| {m['name']} | {m['sr_seconds_per_frame']:.3f} | {m['sr_seconds']:.1f} | "
@@ -76,6 +77,31 @@ def markdown_report(res: Mapping) -> str:
     parts += ["", f"This run: {r['wall_seconds']:.1f} s wall, {r['computed_sr_clips']} SR clips and "
               f"{r['computed_metric_clips']} metric clips computed (the rest came from the cache).", ""]
     return "\n".join(parts)
+
+
+def per_clip_tables(res: Mapping) -> list[str]:
+    """``results.md`` lines: per severity and metric, methods x clips (best of each clip in **bold**)."""
+    if "per_clip" not in res:
+        return []
+    parts = ["## Per clip", "", "Every clip's value (the tables above are their means).", ""]
+    for s in res["benchmark"]["severities"]:
+        for key, m in res["metrics"].items():
+            rows = {meth: {c: v[key] for c, v in sev[s].items()} for meth, sev in res["per_clip"].items()}
+            clips = list(next(iter(rows.values())))
+            arrow = "↑" if m["higher_is_better"] else "↓"
+            unit = f" ({m['unit']})" if m["unit"] else ""
+            lines = [f"### {s}: {m['label']}{unit} {arrow}", "", "| method | " + " | ".join(clips) + " |",
+                     "|---|" + "---:|" * len(clips)]
+            best = {}
+            for c in clips:
+                vals = [r[c] for r in rows.values() if isinstance(r[c], float) and not math.isnan(r[c])]
+                if vals:
+                    best[c] = max(vals) if m["higher_is_better"] else min(vals)
+            for meth, r in rows.items():
+                cells = [f"**{_fmt(r[c], key)}**" if c in best and r[c] == best[c] else _fmt(r[c], key) for c in clips]
+                lines.append(f"| {meth} | " + " | ".join(cells) + " |")
+            parts += lines + [""]
+    return parts
 
 
 def _png_bytes(fig) -> bytes:
