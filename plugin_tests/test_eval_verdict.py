@@ -204,7 +204,9 @@ def test_widened_rule_every_severity_and_five_of_six_clips():
     assert "benchmark_rank" not in lost
     assert g["ssimulacra2/old-film"] == "LOSS" and g["ssimulacra2/old-film/clips"] == "LOSS"
     assert g["ssimulacra2/old-analogue"] == "WIN" and g["cvvdp/old-film"] == "WIN"
-    assert sum(v == "LOSS" for v in g.values()) in (2, 3)  # the overall mean may or may not survive it
+    # the overall mean survives (ours leads each clip's best anchor, so the best anchor's mean by far
+    # more than 1 point): a win overall does not make up for a lost severity
+    assert g["ssimulacra2/overall"] == "WIN" and sum(v == "LOSS" for v in g.values()) == 2
 
     def lose_one_clip(oc):  # one clip of six lost: still 5 of 6
         oc["heavy"]["night"]["cvvdp"] -= 1.0

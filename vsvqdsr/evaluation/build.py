@@ -110,7 +110,7 @@ SEVERITIES: dict[str, Severity] = {
         (("scale={w}:{h}:flags=area,format=rgb24", ("-c:v", "rawvideo", "-pix_fmt", "rgb24"), "nut"),
          ArrayStep("tape_luma", (("sigma", 0.9), ("ringing", 0.7))),
          ArrayStep("tape_chroma", (("sigma", 2.5), ("shift", 1.0))),
-         ArrayStep("line_jitter", (("amplitude", 0.6), ("smooth", 6.0))),
+         ArrayStep("line_jitter", (("amplitude", 0.3), ("smooth", 6.0))),
          ArrayStep("tape_noise", (("strength", 5.0), ("streak", 3.0))),
          ("format=yuv420p", ("-c:v", "mpeg2video", "-q:v", "7", "-g", "12", "-flags", "+ildct", "-top", "1"),
           "mpg"),
