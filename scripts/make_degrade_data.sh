@@ -27,7 +27,12 @@
 #        240x136, bitrates scaled with the area) into OUT/lq_lr: LQ frames with the pixel density of
 #        the LR frames the degrader is applied to in VSR stage 2 (the paper's RAL frames are real LR
 #        footage; SD-size frames of 960x540 renders are about 4x sparser);
-#        CHAINS_ONLY=1 skips step 1 and runs the chains over the clips already in OUT/clean.
+#        CHAINS_ONLY=1 skips step 1 and runs the chains over the clips already in OUT/clean;
+#        OLD=1 also makes "old footage" LQ frames at LR size from OUT/clean (scripts/make_old_footage_data.py:
+#        the benchmark's old-film / old-analogue damage families with parameters drawn per sample --
+#        optical blur and grain before the downscale, chroma bleed, 2-3 codec generations; analogue tape
+#        ringing, chroma loss, line jitter, noise) into OUT/lq_old/lq (OLD_SAMPLES crops per clip, default 4;
+#        OLD_SEED, default 0); PYTHON names the interpreter (default python3).
 # Needs: synfig, synfig-examples, ffmpeg with libx264 (Debian packages).
 set -euo pipefail
 OUT=${1:-data/degrade}
@@ -137,6 +142,12 @@ fi
 
 fi  # step 1
 [ "${CLEAN_ONLY:-0}" = 1 ] && { echo "clean clips: $(ls "$OUT"/clean/*.mkv | wc -l) under $OUT/clean" >&2; exit 0; }
+
+# ---- optional (OLD=1): old-footage LQ frames from the clean (training) clips --------------
+if [ "${OLD:-0}" = 1 ]; then
+  "${PYTHON:-python3}" "$(dirname "$0")/make_old_footage_data.py" "$OUT/clean" --out "$OUT/lq_old" --force \
+    --samples "${OLD_SAMPLES:-4}" --seed "${OLD_SEED:-0}"
+fi
 
 # ---- 2. lossy chains -> 3. LQ frames ---------------------------------------------------
 tmp=$(mktemp -d)

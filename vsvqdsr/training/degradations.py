@@ -15,6 +15,10 @@ Everything follows the VQD-SR paper and its reference code (the released trainin
 * Stage-2 extras, not in the paper and off by default (docs/training.md section 4): clean clips
   (``clean_prob``), antialiased downscales (``antialias_prob``), a colour-keeping VQ step
   (``vq_colour_sigma``) and zoomed GT clips (:func:`zoom_clips`).
+* "Old footage" damage, not in the paper (:func:`old_footage_clip`): the families of the benchmark's
+  old-film and old-analogue severities (optical blur and film grain before the downscale, chroma
+  bleed, two or three lossy generations with different codecs; analogue tape luma ringing, chroma
+  loss, line jitter and noise), every parameter and the codec order drawn per clip.
 
 All randomness comes from a caller-provided ``numpy.random.Generator`` so that the sampling semantics
 (what is drawn per clip and what per frame) can be tested on fixed seeds. The samplers return the
@@ -44,12 +48,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .h264 import H264Error, h264_roundtrip
+from ..damage import ArrayStep
+from .h264 import H264Error, ffmpeg_path, h264_roundtrip
 
 __all__ = [
     "KERNEL_SIZE", "BlurParams", "ClipParams", "sample_blur", "gaussian_kernel", "sample_clip_params",
     "basic_ops", "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
     "Stage2Record", "stage2_degrade", "usm_sharp", "truncate_uint8", "zoom_clips",
+    "OLD_FOOTAGE_FAMILIES", "CodecPass", "OldFootageRecord", "sample_old_footage", "codec_roundtrip",
+    "old_footage_clip",
 ]
 
 KERNEL_SIZE = 21
@@ -470,3 +477,142 @@ def usm_sharp(img: Tensor, weight: float = 0.3, radius: int = 50, threshold: flo
     soft = _sep_blur(mask, g)
     sharp = (x + weight * residual).clamp(0, 1)
     return (soft * sharp + (1 - soft) * x).reshape(shape)
+
+
+# --------------------------------------------------------------------------------------- old footage
+#: The "old footage" damage families: ``film`` (optical blur and grain on the HR frames, downscale,
+#: codec generations with chroma bleed between them) and ``analogue`` (downscale, tape luma ringing,
+#: chroma loss, line jitter, tape noise, then MPEG-2 and x264).
+OLD_FOOTAGE_FAMILIES = ("film", "analogue")
+#: Codec -> (ffmpeg -q:v / -crf range, container): MPEG-4 part 2, MPEG-2, x264.
+_CODECS = {"mpeg4": ((3.0, 12.0), "avi"), "mpeg2video": ((4.0, 14.0), "mpg"), "libx264": ((20.0, 34.0), "mkv")}
+
+
+@dataclass(frozen=True)
+class CodecPass:
+    """One lossy generation: ``codec`` (``mpeg4``, ``mpeg2video`` or ``libx264``) at ``quality``
+    (``-q:v`` for the MPEG codecs, rounded to an integer; CRF for x264)."""
+
+    codec: str
+    quality: float
+
+
+@dataclass(frozen=True)
+class OldFootageRecord:
+    """What :func:`old_footage_clip` drew for one clip: the family, the downscale, every step in order
+    (:class:`~vsvqdsr.damage.ArrayStep` or :class:`CodecPass`) and whether every codec pass ran
+    (False: a failed pass was skipped)."""
+
+    family: str
+    resize: str
+    steps: tuple[ArrayStep | CodecPass, ...]
+    ok: bool = True
+
+
+def sample_old_footage(rng: np.random.Generator, family: str | None = None) -> OldFootageRecord:
+    """Draw one clip's old-footage chain (``family`` None: uniform over :data:`OLD_FOOTAGE_FAMILIES`).
+
+    film: optical blur sigma U(0.8, 2.2) HR px; grain strength U(3, 12), size U(0.8, 1.6), chroma
+    U(0, 0.35); resize area/linear/cubic; 2 or 3 generations of distinct codecs in random order with
+    chroma bleed (sigma U(1, 3), shift 0-2 px) after the first. analogue: area resize; tape luma sigma
+    U(0.6, 1.2), ringing U(0.3, 1.0); tape chroma sigma U(1.5, 3.5), shift 0-2; line jitter U(0.1, 0.5)
+    px over U(3, 10) lines; tape noise U(2, 8) with streaks U(1.5, 4) px; MPEG-2 then x264.
+    """
+    if family is None:
+        family = OLD_FOOTAGE_FAMILIES[int(rng.integers(len(OLD_FOOTAGE_FAMILIES)))]
+    if family not in OLD_FOOTAGE_FAMILIES:
+        raise ValueError(f"sample_old_footage: family must be one of {', '.join(OLD_FOOTAGE_FAMILIES)}; got {family!r}")
+    u = lambda lo, hi: round(float(rng.uniform(lo, hi)), 3)  # noqa: E731
+
+    def gen(codec: str) -> CodecPass:
+        lo, hi = _CODECS[codec][0]
+        return CodecPass(codec, u(lo, hi))
+
+    if family == "film":
+        resize = ("area", "linear", "cubic")[int(rng.integers(3))]
+        pre = (ArrayStep("optical_blur", (("sigma", u(0.8, 2.2)),)),
+               ArrayStep("film_grain", (("strength", u(3.0, 12.0)), ("size", u(0.8, 1.6)), ("chroma", u(0.0, 0.35)))))
+        order = [str(c) for c in rng.permutation(list(_CODECS))][: int(rng.integers(2, 4))]
+        bleed = ArrayStep("chroma_bleed", (("sigma", u(1.0, 3.0)), ("shift", float(rng.integers(0, 3)))))
+        steps: tuple = (*pre, gen(order[0]), bleed, *(gen(c) for c in order[1:]))
+        return OldFootageRecord(family, resize, steps)
+    steps = (ArrayStep("tape_luma", (("sigma", u(0.6, 1.2)), ("ringing", u(0.3, 1.0)))),
+             ArrayStep("tape_chroma", (("sigma", u(1.5, 3.5)), ("shift", float(rng.integers(0, 3))))),
+             ArrayStep("line_jitter", (("amplitude", u(0.1, 0.5)), ("smooth", u(3.0, 10.0)))),
+             ArrayStep("tape_noise", (("strength", u(2.0, 8.0)), ("streak", u(1.5, 4.0)))),
+             gen("mpeg2video"), gen("libx264"))
+    return OldFootageRecord(family, "area", steps)
+
+
+def codec_roundtrip(frames: np.ndarray, p: CodecPass, timeout: float = 120.0) -> np.ndarray:
+    """Encode ``T,H,W,3`` uint8 RGB (even H, W) with ``p`` (4:2:0, GOP 12, single-threaded) through a
+    temporary file and decode it back to RGB. Raises :class:`~.h264.H264Error` on failure."""
+    import subprocess
+    import tempfile
+
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"codec_roundtrip: 4:2:0 needs even sizes, got {w}x{h}")
+    if p.codec not in _CODECS:
+        raise ValueError(f"codec_roundtrip: codec must be one of {', '.join(_CODECS)}; got {p.codec!r}")
+    exe = ffmpeg_path()
+    q = (["-crf", f"{p.quality:g}", "-preset", "veryfast"] if p.codec == "libx264"
+         else ["-q:v", str(int(round(p.quality))), "-bf", "2"])
+    with tempfile.TemporaryDirectory(prefix="vqdsr-old-") as tmp:
+        out = f"{tmp}/clip.{_CODECS[p.codec][1]}"
+        enc = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-threads", "1",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", "24", "-i", "pipe:0",
+               "-vf", "format=yuv420p", "-c:v", p.codec, *q, "-g", "12", "-an", out]
+        dec = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1", "-i", out,
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        try:
+            r = subprocess.run(enc, input=np.ascontiguousarray(frames).tobytes(), capture_output=True, timeout=timeout)
+            if r.returncode != 0:
+                raise H264Error(f"codec_roundtrip: {p.codec} encoder failed: {r.stderr.decode(errors='replace')[-300:]}")
+            r = subprocess.run(dec, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise H264Error(f"codec_roundtrip: ffmpeg timed out after {timeout} s") from e
+    if r.returncode != 0 or len(r.stdout) != t * h * w * 3:
+        raise H264Error(f"codec_roundtrip: {p.codec} decode gave {len(r.stdout)} bytes for {t} frames of {w}x{h}: "
+                        f"{r.stderr.decode(errors='replace')[-300:]}")
+    return np.frombuffer(r.stdout, np.uint8).reshape(t, h, w, 3).copy()
+
+
+def old_footage_clip(hr: np.ndarray, rng: np.random.Generator, family: str | None = None, scale: int = 4,
+                     record: OldFootageRecord | None = None) -> tuple[np.ndarray, OldFootageRecord]:
+    """Old-footage damage on one HR training clip (a drop-in for :func:`basic_degrade_clip`).
+
+    Args:
+        hr: float32 ``T,H,W,3`` RGB in [0, 1]; H and W multiples of ``2 * scale``.
+        rng: the random source (the chain via :func:`sample_old_footage`, then the damage fields).
+        family: ``film``, ``analogue`` or None (drawn).
+        scale: downscale factor (4).
+        record: a pre-drawn chain (drawn from ``rng`` when None).
+
+    Returns:
+        ``(lr, record)``: float32 ``T,H/scale,W/scale,3`` in [0, 1], and the chain that ran (``ok``
+        False when a codec pass failed and was skipped).
+    """
+    if hr.ndim != 4 or hr.shape[-1] != 3:
+        raise ValueError(f"old_footage_clip: expected T,H,W,3, got {hr.shape}")
+    t, h, w, _ = hr.shape
+    if h % (2 * scale) or w % (2 * scale):
+        raise ValueError(f"old_footage_clip: HR size {w}x{h} must be a multiple of {2 * scale}")
+    rec = record or sample_old_footage(rng, family)
+    x = np.clip(np.rint(np.asarray(hr, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    interp = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[rec.resize]
+    ok = True
+    for step in rec.steps:
+        if isinstance(step, CodecPass) and x.shape[1] == h:  # the first codec pass works at LR size
+            x = np.stack([cv2.resize(f, (w // scale, h // scale), interpolation=interp) for f in x])
+        if rec.family == "analogue" and x.shape[1] == h:  # tape damage happens at the footage's size
+            x = np.stack([cv2.resize(f, (w // scale, h // scale), interpolation=interp) for f in x])
+        if isinstance(step, ArrayStep):
+            x = step.apply(x, rng)
+        else:
+            try:
+                x = codec_roundtrip(x, step)
+            except H264Error as e:
+                _log(f"old footage: {e}; pass skipped")
+                ok = False
+    return x.astype(np.float32) / 255.0, (rec if ok else OldFootageRecord(rec.family, rec.resize, rec.steps, False))
