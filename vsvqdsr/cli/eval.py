@@ -205,8 +205,9 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     from ..evaluation.verdict import BASELINES, GOAL_METRICS
 
     p = sub.add_parser("eval build", help="render and degrade the quality benchmark set",
-                       description="Render four clean cel-animation clips (synfig-examples, openclipart-svg) and "
-                                   "degrade them through real ffmpeg chains into a benchmark set. Needs synfig, "
+                       description="Render six clean clips (synfig-examples, openclipart-svg) and "
+                                   "degrade them through real ffmpeg chains (and seeded numpy damage for the old-footage "
+                                   "severities) into a benchmark set. Needs synfig, "
                                    "rsvg-convert and ffmpeg. See docs/benchmark.md.")
     p.add_argument("--out", "-o", required=True, metavar="EVAL_SET", help="set folder (replaced as a whole)")
     p.add_argument("--render-cache", metavar="DIR",

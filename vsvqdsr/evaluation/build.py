@@ -68,7 +68,8 @@ class Severity:
         return any(isinstance(p, ArrayStep) for p in self.passes)
 
 
-#: The three severities of the benchmark (light, medium, heavy).
+#: The severities of the benchmark: the codec chains (light, medium, heavy; unchanged since the first
+#: recorded results) and the "old footage" family (old-film, old-analogue).
 SEVERITIES: dict[str, Severity] = {
     "light": Severity(
         "light", "bicubic downscale; H.264 (x264 CRF 23, preset medium), 4:2:0",
