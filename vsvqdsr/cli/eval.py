@@ -206,9 +206,9 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval build", help="render and degrade the quality benchmark set",
                        description="Render six clean clips (synfig-examples, openclipart-svg) and "
-                                   "degrade them through real ffmpeg chains (and seeded numpy damage for the old-footage "
-                                   "severities) into a benchmark set. Needs synfig, "
-                                   "rsvg-convert and ffmpeg. See docs/benchmark.md.")
+                                   "degrade them through real ffmpeg chains (and seeded numpy damage for the "
+                                   "old-footage severities) into a benchmark set. Needs synfig, rsvg-convert and "
+                                   "ffmpeg. See docs/benchmark.md.")
     p.add_argument("--out", "-o", required=True, metavar="EVAL_SET", help="set folder (replaced as a whole)")
     p.add_argument("--render-cache", metavar="DIR",
                    help="folder for the synfig/rsvg renders (default ~/.cache/vsvqdsr/eval-render)")

@@ -2,7 +2,7 @@
 
 Every codec step is an actual ffmpeg encode/decode (no simulated codec); the "old footage" severities
 add seeded numpy operations (optical blur, film grain, chroma bleed, analogue tape damage: see
-:mod:`.damage`) between the ffmpeg passes. Encoders and filters run single-threaded with bit-exact
+:mod:`vsvqdsr.damage`) between the ffmpeg passes. Encoders and filters run single-threaded with bit-exact
 flags, and the numpy operations use a fixed order of IEEE float64 operations and a seed per clip and
 severity, so a rerun gives the same bytes. Frames are
 stored as PNG written by this module (``cv2.imencode``, deterministic), so the stored files do not
@@ -31,12 +31,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..damage import ArrayStep
 from ..provenance import BENCHMARK_MARKER, MANIFEST_NAME
 from ..weights.loading import atomic_write_bytes, current_umask
-from ..damage import ArrayStep
 
-__all__ = ["BENCHMARK_MARKER", "MANIFEST_NAME", "SCALE", "Severity", "SEVERITIES", "FAMILIES", "ArrayStep", "degrade_frames",
-           "clip_seed", "write_png", "read_png", "build_set", "sha256_file"]
+__all__ = ["BENCHMARK_MARKER", "MANIFEST_NAME", "SCALE", "Severity", "SEVERITIES", "FAMILIES", "ArrayStep",
+           "degrade_frames", "clip_seed", "write_png", "read_png", "build_set", "sha256_file"]
 
 #: HR / LR size ratio.
 SCALE = 4

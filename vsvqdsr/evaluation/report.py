@@ -13,7 +13,8 @@ from .build import read_png
 from .dataset import BenchmarkSet
 from .runner import write_json
 
-__all__ = ["markdown_table", "markdown_report", "per_clip_tables", "write_reports", "bar_charts", "crop_sheet", "pick_crop"]
+__all__ = ["markdown_table", "markdown_report", "per_clip_tables", "write_reports", "bar_charts", "crop_sheet",
+           "pick_crop"]
 
 
 def _fmt(v: float, key: str) -> str:
