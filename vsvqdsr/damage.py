@@ -7,7 +7,8 @@ the training degradations (``vsvqdsr.training.degradations``), which is why they
 both layers (numpy only).
 
 Reproducible byte for byte: every filter is a fixed sequence of element-wise IEEE float64
-operations (no BLAS, no reductions whose order depends on the CPU; kernel sums use ``math.fsum``),
+arithmetic (no BLAS, no reductions whose order depends on the CPU, no vectorised exp/pow whose last
+bit may differ between CPUs; kernel taps come from Python's ``math``, summed with ``math.fsum``),
 random fields come from the generator in a fixed order (frame by frame, fields in the order listed
 per operation), and the result is rounded half-to-even and clipped to 0..255.
 

@@ -283,9 +283,10 @@ def night_grade(rgba: np.ndarray, top: int, height: int) -> np.ndarray:
     """``H,W,4`` uint8 RGBA drawing -> ``H,W,3`` float64 RGB: darkened (:data:`NIGHT_GAMMA`,
     :data:`NIGHT_GAIN`) and composited over the backdrop gradient, whose rows ``top .. top + H``
     of a canvas ``height`` rows high it covers."""
-    c = rgba[..., :3].astype(np.float64) / 255.0
+    # a table of Python floats: numpy's vectorised power may differ in the last bit between CPUs
+    lut = np.array([255.0 * (i / 255.0) ** NIGHT_GAMMA * NIGHT_GAIN for i in range(256)], np.float64)
     a = rgba[..., 3:4].astype(np.float64) / 255.0
-    fg = 255.0 * c ** NIGHT_GAMMA * NIGHT_GAIN
+    fg = lut[rgba[..., :3]]
     t = ((np.arange(rgba.shape[0], dtype=np.float64) + top) / max(1, height - 1))[:, None, None]
     bg = np.array(NIGHT_TOP) * (1.0 - t) + np.array(NIGHT_BOTTOM) * t
     return fg * a + bg * (1.0 - a)
