@@ -8,7 +8,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from vsvqdsr.backends.onnx_export import OPSET, convert_to_fp16, export_step_bytes, input_names, onnx_checksum
+from vsvqdsr.backends.onnx_export import (OPSET, convert_to_fp16, export_step, export_step_bytes, input_names,
+                                          onnx_checksum)
 from vsvqdsr.backends.torch_runner import pad_to
 from vsvqdsr.nets.vsr import RecurrentVSR
 
@@ -61,6 +62,14 @@ def test_graph_interface(exported):
     dims = m.graph.input[0].type.tensor_type.shape.dim
     assert dims[2].dim_param and dims[3].dim_param  # dynamic height and width
     assert onnx_checksum(model) == onnx_checksum(export_step_bytes(net, (8, 8)))  # deterministic
+
+
+def test_export_step_writes_the_same_bytes_and_returns_the_path(exported, tmp_path):
+    net, model = exported
+    path = export_step(net, tmp_path / "sub" / "step.onnx", (8, 8))
+    assert path == tmp_path / "sub" / "step.onnx"
+    assert path.read_bytes() == model
+    assert export_step(net, str(tmp_path / "half.onnx"), (8, 8), fp16=True).read_bytes() == convert_to_fp16(model)
 
 
 def test_fp16_conversion_runs_and_stays_close(exported):

@@ -1,4 +1,5 @@
-"""``vqdsr train-degrader``: train the VQ degradation model on real low-quality footage (spec 2.7/2.8).
+"""``vqdsr train-degrader``: train the VQ degradation model on real low-quality footage (the released
+recipe and augmentation).
 
 Learn the degradation of *your* source: point ``--data`` at folders of frames or video files of
 the low-quality material you want to imitate. Stage 1 trains the top branch; stage 2 adds the

@@ -1,4 +1,5 @@
-"""VSR-stage-2 discriminator: three spectral-norm PatchGANs at 1, 1/2 and 1/4 scale (spec section 5).
+"""VSR-stage-2 discriminator: three spectral-norm PatchGANs at 1, 1/2 and 1/4 scale (the
+released VQD-SR / AnimeSR stage-2 recipe).
 
 Each PatchGAN: conv4x4 s2 (3->64), s2 (64->128), s2 (128->256), s1 (256->512), s1 (512->1), padding 1,
 bias on every conv, spectral norm on every conv, LeakyReLU 0.2 between them, no normalisation, no

@@ -1,6 +1,6 @@
 """The VQD-SR vector-quantized degradation model (multi-scale VQGAN), pure torch.
 
-Structure (spec section 2): a shared trunk (``conv_in``, ``top.encode_0..2``), a top branch at
+Structure (as released): a shared trunk (``conv_in``, ``top.encode_0..2``), a top branch at
 1/8 with two attention stages, a middle branch at 1/4 and a bottom branch at 1/2. All three
 branches are quantized against ONE codebook (``top.quantize.embedding``); the middle and bottom
 decoder outputs are added into the top decoder at 1/4 and 1/2.
@@ -38,7 +38,7 @@ TOPK_LIMIT = 3840
 
 @dataclass(frozen=True)
 class VQGANConfig:
-    """Channel configuration. ``PAPER_CONFIG`` is the official one (spec 2.1).
+    """Channel configuration. ``PAPER_CONFIG`` is the released configuration, the same for both stages.
 
     Attributes:
         ch: base channels; level channels are ``ch * ch_mult[i]``.
@@ -322,7 +322,8 @@ class TopVQGAN(nn.Module):
 class MultiScaleVQGAN(TopVQGAN):
     """Stage-2 model: top (f8), middle (f4) and bottom (f2) branches, one shared codebook.
 
-    The output head has NO swish before ``conv_out`` (faithful to the release, spec 2.5).
+    The output head has NO swish before ``conv_out`` (faithful to the release: its multi-scale
+    model computes the swish and then ignores it; the stage-1 top-only model applies it).
     """
 
     swish_out = False

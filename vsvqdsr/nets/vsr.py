@@ -1,6 +1,6 @@
 """The unidirectional recurrent x4 VSR network of AnimeSR and VQD-SR (pure torch, no I/O).
 
-Two variants share one backbone (spec section 1):
+Two variants share one backbone (the released ``MSRSWVSR_WO_SR`` and AnimeSR's ``MSRSWVSR``):
 
 * ``feedback=False`` -- VQD-SR's ``MSRSWVSR_WO_SR``: the cell sees the three LR frames and the
   hidden state (9 + 64 = 73 input channels); 1,467,728 parameters with the default sizes.
@@ -44,7 +44,8 @@ def _up(x: Tensor, factor: int) -> Tensor:
 
 
 class MultiScaleCell(nn.Module):
-    """Right-aligned multi-scale residual blocks at 1, 1/2 and 1/4 resolution (spec 1.3).
+    """Right-aligned multi-scale residual blocks at 1, 1/2 and 1/4 resolution (the released cell:
+    blocks (n1, n2, n4) = (5, 3, 2)).
 
     The three chains end together: the 1/2 chain starts ``n1 - n2`` iterations late and the 1/4
     chain ``n1 - n4`` late. Coarser scales are added (upsampled) into finer ones inside the loop and

@@ -194,7 +194,7 @@ def basic_ops(hr: np.ndarray, p: ClipParams, rng: np.random.Generator, scale: in
 
 def basic_degrade_clip(hr: np.ndarray, rng: np.random.Generator, scale: int = 4,
                        params: ClipParams | None = None) -> tuple[np.ndarray, ClipParams]:
-    """Stage-1 basic operators on one HR clip (spec section 4).
+    """Stage-1 basic operators on one HR clip (AnimeSR's basic-operator pipeline, as the release uses it).
 
     Args:
         hr: float32 ``T,H,W,3`` RGB in [0, 1]; H and W multiples of ``2 * scale``.
@@ -459,7 +459,7 @@ def _sep_blur(x: Tensor, g: Tensor) -> Tensor:
 
 
 def usm_sharp(img: Tensor, weight: float = 0.3, radius: int = 50, threshold: float = 10.0) -> Tensor:
-    """Unsharp masking of the stage-1 targets (spec section 5).
+    """Unsharp masking of the stage-1 targets (the release's stage-1 options).
 
     ``blur`` = 51x51 Gaussian (OpenCV auto sigma = 8.0) with reflect padding;
     ``sharp = clip(I + weight (I - blur), 0, 1)``; mask ``|I - blur| * 255 > threshold`` blurred with

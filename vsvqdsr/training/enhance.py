@@ -1,4 +1,5 @@
-"""HR-SR enhancement of training ground truth (spec section 6) and MATLAB-style bicubic resizing.
+"""HR-SR enhancement of training ground truth (the paper's HR-SR step; its Table 5 shows the gain) and
+MATLAB-style bicubic resizing.
 
 Every HR frame is super-resolved x4 by a pretrained single-image model, then resized back to
 exactly its original size with MATLAB's ``imresize`` bicubic (a = -0.5, antialiased: when

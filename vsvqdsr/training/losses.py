@@ -1,4 +1,4 @@
-"""Losses of VSR training (spec section 5): L1, perceptual, multi-scale LSGAN.
+"""Losses of VSR training (the paper's stage-2 objective): L1, perceptual, multi-scale LSGAN.
 
 Perceptual loss. The paper's loss is VGG19 (ImageNet) features *before* ReLU at conv1_2, conv2_2,
 conv3_4, conv4_4, conv5_4 with weights 0.1, 0.1, 1, 1, 1, L1 per layer, inputs normalised with the

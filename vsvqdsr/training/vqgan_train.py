@@ -1,4 +1,5 @@
-"""The VQGAN degradation-model training loop (spec 2.7), CPU or one/many GPUs (torchrun + DDP).
+"""The VQGAN degradation-model training loop (the released taming-transformers recipe), CPU or one/many
+GPUs (torchrun + DDP).
 
 Per batch: one autoencoder update (L1 + perceptual + codebook + adaptive-weight hinge GAN after
 ``disc_start``), then one discriminator update on the same batch (hinge, reusing the detached

@@ -1,4 +1,5 @@
-"""The two-stage VSR training loop of VQD-SR (spec section 5), single process or DDP (torchrun).
+"""The two-stage VSR training loop of VQD-SR (the paper's schedule and the released options), single
+process or DDP (torchrun).
 
 Stage 1: basic-operator degradations (on the CPU in DataLoader workers), L1 against the
 USM-sharpened GT, LR 1e-4. Stage 2: basic operators + VQ degradation + H.264 (batched on the
