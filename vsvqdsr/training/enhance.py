@@ -29,7 +29,7 @@ from ..backends.image import SISR_PAD
 from ..nets.imresize import cubic, matlab_imresize, resize_weights
 from ..weights.loading import current_umask
 
-__all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image", "enhance_frame",
+__all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image",
            "enhance_image", "enhance_dir", "SISR_PAD"]
 
 
@@ -65,15 +65,6 @@ def sr_image(net: nn.Module, img: Tensor, tile: int = 256, pad: int = SISR_PAD) 
             out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = res[:, :, pad * s:pad * s + (y1 - y0) * s,
                                                           pad * s:pad * s + (x1 - x0) * s]
     return out
-
-
-def enhance_frame(net: nn.Module, img: np.ndarray, device: str = "cpu", tile: int = 256) -> np.ndarray:
-    """HR-SR one RGB frame with torch eager (the reference path): float32 ``H,W,3`` in [0, 1] ->
-    same size, float32 in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device)
-    sr = sr_image(net, x, tile)
-    down = matlab_imresize(sr.double() if device == "cpu" else sr, img.shape[:2]).float()
-    return down.clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def enhance_image(runner, img: np.ndarray) -> np.ndarray:
