@@ -213,6 +213,33 @@ def test_train_vsr_cli_errors(workdir: Path, capsys):
     assert main(["export", str(workdir / "nothing"), "-o", str(workdir / "m.safetensors")]) == 2
 
 
+def _train_vsr_parser():
+    import argparse
+
+    from vsvqdsr.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train-vsr"]
+
+
+def test_train_vsr_cli_defaults_are_train_configs():
+    from dataclasses import fields
+
+    from vsvqdsr.cli.train_vsr import config_from_args
+
+    p = _train_vsr_parser()
+    base = ["--stage", "1", "--data", "d1", "d2", "--out", "run"]
+    assert config_from_args(p.parse_args(base)) == TrainConfig(stage=1, data=["d1", "d2"], out="run")
+    cfg = config_from_args(p.parse_args(base + ["--topk", "paper", "--no-h264", "--usm-gt", "--zoom-max", "2",
+                                                "--workers", "0", "--iters", "7", "--lr", "3e-5"]))
+    assert (cfg.topk_mode, cfg.h264, cfg.usm_gt, cfg.zoom_max, cfg.workers, cfg.iters, cfg.lr) == (
+        "paper", False, True, 2.0, 0, 7, 3e-5)
+    # every option reaches a TrainConfig field (none is dropped on the way)
+    names = {f.name for f in fields(TrainConfig)}
+    dests = {a.dest for a in p._actions if a.dest not in ("help", "func")}
+    assert {{"topk": "topk_mode", "no_h264": "h264"}.get(d, d) for d in dests} <= names
+
+
 @pytest.mark.gpu
 def test_gpu_stage2_degradations_and_training(workdir: Path):
     from vsvqdsr.weights.degrader import load_degrader

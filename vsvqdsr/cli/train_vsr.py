@@ -9,42 +9,55 @@ from .main import CLIError, check_output_dir, check_output_file
 
 
 #: Stage-2 extras, not in the paper (docs/training.md section 4): ``(TrainConfig field = option dest,
-#: metavar, default, help)``; the defaults are the paper's (off).
-STAGE2_EXTRAS: tuple[tuple[str, str, float, str], ...] = (
-    ("clean_prob", "P", 0.0, "stage 2: share of clips (0-1) that skip blur and noise, as clean sources do "
-                             "(paper 0: every clip is blurred and noised)"),
-    ("antialias_prob", "P", 0.0, "stage 2: share of clips (0-1) whose bilinear/bicubic x1/4 downscale is antialiased, "
-                                 "as ffmpeg's and VapourSynth's scalers are (paper 0: no antialias)"),
-    ("grad_weight", "W", 0.0, "stage 2: weight of an L1 on horizontal/vertical pixel differences against the GT, "
-                              "which charges softened edges (paper 0)"),
-    ("halo_weight", "W", 0.0, "stage 2: weight of the overshoot/undershoot beyond the GT's 5x5 local range "
-                              "(ringing: the bright/dark rims of a USM-trained prior) (paper 0)"),
-    ("zoom_prob", "P", 0.0, "stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution "
-                            "(a window upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)"),
-    ("zoom_max", "Z", 1.5, "stage 2: largest zoom of --zoom-prob"),
-    ("vq_colour_sigma", "S", 0.0, "stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
-                                  "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ "
-                                  "output)"),
+#: metavar, help)``; their defaults (the paper's: off) are TrainConfig's.
+STAGE2_EXTRAS: tuple[tuple[str, str, str], ...] = (
+    ("clean_prob", "P", "stage 2: share of clips (0-1) that skip blur and noise, as clean sources do "
+                        "(paper 0: every clip is blurred and noised)"),
+    ("antialias_prob", "P", "stage 2: share of clips (0-1) whose bilinear/bicubic x1/4 downscale is antialiased, "
+                            "as ffmpeg's and VapourSynth's scalers are (paper 0: no antialias)"),
+    ("grad_weight", "W", "stage 2: weight of an L1 on horizontal/vertical pixel differences against the GT, "
+                         "which charges softened edges (paper 0)"),
+    ("halo_weight", "W", "stage 2: weight of the overshoot/undershoot beyond the GT's 5x5 local range "
+                         "(ringing: the bright/dark rims of a USM-trained prior) (paper 0)"),
+    ("zoom_prob", "P", "stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution "
+                       "(a window upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)"),
+    ("zoom_max", "Z", "stage 2: largest zoom of --zoom-prob"),
+    ("vq_colour_sigma", "S", "stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
+                             "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ "
+                             "output)"),
 )
+
+#: Option dests whose TrainConfig field has another name.
+_FIELD_OF = {"topk": "topk_mode"}
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~vsvqdsr.training.vsr_train.TrainConfig` of a parsed ``train-vsr`` command line.
+
+    The parser leaves an option that was not given out of ``args`` (``argument_default=SUPPRESS``), so
+    every default is TrainConfig's: the dataclass is the one source of them.
+    """
+    from dataclasses import fields
+
+    from ..training.vsr_train import TrainConfig
+
+    given = {_FIELD_OF.get(k, k): v for k, v in vars(args).items()}
+    if given.pop("no_h264", False):
+        given["h264"] = False
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training.vsr_train import TrainConfig, train
+    from ..training.vsr_train import train
     from ..weights.loading import WeightsError
 
-    if args.stage == 2 and args.init == "random":
+    cfg = config_from_args(args)
+    if cfg.stage == 2 and cfg.init == "random":
         print("vqdsr train-vsr: warning: stage 2 normally starts from a stage-1 run (--init RUN)", file=sys.stderr)
-    cfg = TrainConfig(
-        stage=args.stage, data=args.data, out=args.out, init=args.init, degrader=args.degrader,
-        iters=args.iters, batch=args.batch, frames=args.frames, patch=args.patch, lr=args.lr, lr_d=args.lr_d,
-        ema=args.ema, perceptual=args.perceptual, vgg_weights=args.vgg_weights, topk_mode=args.topk,
-        h264=not args.no_h264, percep_weight=args.percep_weight, gan_weight=args.gan_weight, usm_gt=args.usm_gt,
-        workers=args.workers, seed=args.seed, save_every=args.save_every, sample_every=args.sample_every,
-        log_every=args.log_every, device=args.device, threads=args.threads, precision=args.precision,
-        **{dest: getattr(args, dest) for dest, *_ in STAGE2_EXTRAS})
-    if args.stage == 2 and not args.degrader:
+    if cfg.stage == 2 and not cfg.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
-    check_output_dir(args.out, "run folder (--out)")
+    check_output_dir(cfg.out, "run folder (--out)")
     try:
         summary = train(cfg)
     except (ValueError, WeightsError, FileNotFoundError) as e:
@@ -52,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     if summary.get("rank", 0) != 0:
         return 0
     print(json.dumps({"iter": summary["iter"], "its_per_s": round(summary["its_per_s"], 4),
-                      "last": summary.get("last", {}), "run": args.out}))
+                      "last": summary.get("last", {}), "run": cfg.out}))
     return 0
 
 
@@ -74,44 +87,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Two-stage VQD-SR training. Stage 1: basic-operator degradations, L1 vs "
                                    "USM-sharpened GT, LR 1e-4. Stage 2: + VQ degradation model and H.264, "
                                    "L1 + perceptual + LSGAN, LR 5e-5. Runs resume from OUT/checkpoints/latest.pt. "
-                                   "Several GPUs: torchrun --nproc_per_node N -m vsvqdsr.cli.main train-vsr ...")
+                                   "Several GPUs: torchrun --nproc_per_node N -m vsvqdsr.cli.main train-vsr ...",
+                       argument_default=argparse.SUPPRESS)  # options not given keep TrainConfig's defaults
     p.add_argument("--stage", type=int, choices=(1, 2), required=True)
     p.add_argument("--data", nargs="+", required=True,
                    help="HR clips: folders of frames (one folder per clip), folders of such folders, video files")
     p.add_argument("--out", required=True, help="run folder (checkpoints, losses.png, samples/)")
-    p.add_argument("--init", default="random",
+    p.add_argument("--init",
                    help="G start: random (paper stage 1), animesr-v1/animesr-v2 or a VSR weights file "
                         "(feedback channels dropped), or a run folder / run .pt (paper stage 2)")
-    p.add_argument("--degrader", default=None, help="stage 2: VQ degradation model (name, file, or 'none')")
-    p.add_argument("--iters", type=int, default=300_000)
-    p.add_argument("--batch", type=int, default=2, help="clips per process (paper: 2 per GPU x 8)")
-    p.add_argument("--frames", type=int, default=15)
-    p.add_argument("--patch", type=int, default=256, help="HR crop edge (multiple of 16; stage 2 >= 96)")
-    p.add_argument("--lr", type=float, default=None, help="G learning rate (default 1e-4 stage 1, 5e-5 stage 2)")
-    p.add_argument("--lr-d", type=float, default=None, help="D learning rate (default 5e-5)")
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--perceptual", choices=("auto", "vgg19", "srvgg", "none"), default="auto",
+    p.add_argument("--degrader", help="stage 2: VQ degradation model (name, file, or 'none')")
+    p.add_argument("--iters", type=int)
+    p.add_argument("--batch", type=int, help="clips per process (paper: 2 per GPU x 8)")
+    p.add_argument("--frames", type=int)
+    p.add_argument("--patch", type=int, help="HR crop edge (multiple of 16; stage 2 >= 96)")
+    p.add_argument("--lr", type=float, help="G learning rate (default 1e-4 stage 1, 5e-5 stage 2)")
+    p.add_argument("--lr-d", type=float, help="D learning rate (default 5e-5)")
+    p.add_argument("--ema", type=float)
+    p.add_argument("--perceptual", choices=("auto", "vgg19", "srvgg", "none"),
                    help="stage 2: VGG19 if ImageNet weights are found, else the realesr-animevideov3 trunk")
-    p.add_argument("--vgg-weights", default=None, help="path of torchvision's vgg19-dcbb9e9d.pth")
-    p.add_argument("--topk", choices=("released", "paper", "nearest"), default="released")
+    p.add_argument("--vgg-weights", help="path of torchvision's vgg19-dcbb9e9d.pth")
+    p.add_argument("--topk", choices=("released", "paper", "nearest"))
     p.add_argument("--no-h264", action="store_true", help="stage 2: skip the H.264 round trip (ablation)")
-    p.add_argument("--percep-weight", type=float, default=1.0, help="stage 2: perceptual loss weight (paper 1; 0 = off)")
-    p.add_argument("--gan-weight", type=float, default=1.0,
+    p.add_argument("--percep-weight", type=float, help="stage 2: perceptual loss weight (paper 1; 0 = off)")
+    p.add_argument("--gan-weight", type=float,
                    help="stage 2: adversarial loss weight (paper 1; 0 = no discriminator: a fidelity fine-tune)")
     p.add_argument("--usm-gt", action="store_true",
                    help="stage 2: L1 against the USM-sharpened GT, as stage 1 does (counters the softening of a "
                         "pixel-loss-only fine-tune; paper stage 2 uses the plain GT)")
-    for dest, metavar, default, help_ in STAGE2_EXTRAS:
-        p.add_argument("--" + dest.replace("_", "-"), type=float, default=default, metavar=metavar, help=help_)
-    p.add_argument("--workers", type=int, default=-1,
+    for dest, metavar, help_ in STAGE2_EXTRAS:
+        p.add_argument("--" + dest.replace("_", "-"), type=float, metavar=metavar, help=help_)
+    p.add_argument("--workers", type=int,
                    help="DataLoader worker processes (0 = in-process; default: half the cores, 1 to 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=5000)
-    p.add_argument("--sample-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores left after the data workers)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--seed", type=int)
+    p.add_argument("--save-every", type=int)
+    p.add_argument("--sample-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="torch CPU threads (0 = the cores left after the data workers)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                    help="forward passes in bf16 autocast or fp32; auto: bf16 on CPUs with AMX-BF16 and on GPUs "
                         "with bf16, else fp32")
     p.set_defaults(func=_train)
