@@ -7,6 +7,7 @@ import torch
 from vsvqdsr.nets.discriminators import MultiScaleDiscriminator
 from vsvqdsr.nets.srvgg import SRVGGCompact, srvgg_param_count
 from vsvqdsr.training import losses as L
+from vsvqdsr.training.perceptual import VQGAN_KINDS, VSR_KINDS, build_perceptual
 
 
 def test_discriminator_parameter_counts_and_maps():
@@ -98,14 +99,30 @@ def test_build_perceptual_choice(tmp_path, monkeypatch):
     f = tmp_path / "vgg19.pth"
     torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, f)
     monkeypatch.setenv("VSVQDSR_VGG19", str(f))
-    mod, kind = L.build_perceptual("auto")
+    mod, kind = build_perceptual("auto", VSR_KINDS)
     assert kind == "vgg19" and isinstance(mod, L.VGG19Perceptual)
-    assert L.build_perceptual("none") == (None, "none")
+    assert build_perceptual("none", VSR_KINDS) == (None, "none")
     monkeypatch.delenv("VSVQDSR_VGG19")
     with pytest.raises(FileNotFoundError):
-        L.build_perceptual("vgg19")
+        build_perceptual("vgg19", VSR_KINDS)
     # without VGG weights: the SRVGG trunk if installed, else no perceptual loss
-    mod, kind = L.build_perceptual("auto")
+    mod, kind = build_perceptual("auto", VSR_KINDS)
     assert kind in ("srvgg", "none") and (kind == "none") == (mod is None)
     with pytest.raises(ValueError):
-        L.build_perceptual("lpips")
+        build_perceptual("lpips", VSR_KINDS)
+
+
+def test_build_perceptual_vqgan_kinds(tmp_path, monkeypatch):
+    from vsvqdsr.training.vqgan_losses import _VGG16, VGGPerceptual
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    assert build_perceptual("auto", VQGAN_KINDS) == (None, "dfm")  # no VGG16 weights: feature matching
+    with pytest.raises(FileNotFoundError, match="vgg16"):
+        build_perceptual("lpips", VQGAN_KINDS)
+    with pytest.raises(ValueError):
+        build_perceptual("vgg19", VQGAN_KINDS)
+    f = tmp_path / "hub" / "hub" / "checkpoints" / "vgg16-0.pth"
+    f.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in L.vgg_features(_VGG16).state_dict().items()}, f)
+    mod, kind = build_perceptual("auto", VQGAN_KINDS)
+    assert kind == "lpips" and isinstance(mod, VGGPerceptual)

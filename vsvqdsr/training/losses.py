@@ -14,7 +14,6 @@ is meant to preserve; it is not the paper's loss, so results are not directly co
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -22,7 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["l1_loss", "gradient_l1_loss", "halo_loss", "VGG19Perceptual", "SRVGGPerceptual", "find_vgg19_weights",
-           "build_perceptual",
            "lsgan_loss", "VGG_LAYER_WEIGHTS"]
 
 #: torchvision ``features`` indices of the pre-ReLU outputs conv1_2, conv2_2, conv3_4, conv4_4, conv5_4.
@@ -150,31 +148,6 @@ class SRVGGPerceptual(nn.Module):
         with torch.no_grad():
             ft = self.net.features(target, taps)
         return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.TAPS.values(), fp, ft))
-
-
-def build_perceptual(kind: str = "auto", vgg_weights: str | None = None,
-                     srvgg_model: str = "realesr-animevideov3") -> tuple[nn.Module | None, str]:
-    """The perceptual loss module for ``kind`` in ``auto|vgg19|srvgg|none``; returns ``(module, kind used)``.
-
-    ``auto`` uses VGG19 if its weights are found, else the SRVGG trunk, else none (with a warning).
-    """
-    if kind not in ("auto", "vgg19", "srvgg", "none"):
-        raise ValueError(f"build_perceptual: kind must be auto, vgg19, srvgg or none, got {kind!r}")
-    if kind == "none":
-        return None, "none"
-    if kind in ("auto", "vgg19") and (kind == "vgg19" or find_vgg19_weights(vgg_weights)):
-        return VGG19Perceptual(vgg_weights), "vgg19"
-    from ..weights.loading import WeightsError
-    from .enhance import load_sisr
-
-    try:
-        return SRVGGPerceptual(load_sisr(srvgg_model)), "srvgg"
-    except WeightsError:
-        if kind == "srvgg":
-            raise
-    print("vsvqdsr.training: no VGG19 ImageNet weights and no SRVGG model installed; "
-          "training without a perceptual loss", file=sys.stderr)
-    return None, "none"
 
 
 def lsgan_loss(preds: list[Tensor], target_is_real: bool) -> Tensor:

@@ -23,8 +23,7 @@ from torch import Tensor, nn
 
 from .losses import vgg_features
 
-__all__ = ["NLayerDiscriminator", "hinge_d_loss", "adaptive_weight", "VGGPerceptual", "find_vgg16_weights",
-           "build_perceptual"]
+__all__ = ["NLayerDiscriminator", "hinge_d_loss", "adaptive_weight", "VGGPerceptual", "find_vgg16_weights"]
 
 
 class NLayerDiscriminator(nn.Module):
@@ -124,17 +123,3 @@ class VGGPerceptual(nn.Module):
 
     def train(self, mode: bool = True) -> "VGGPerceptual":
         return super().train(False)
-
-
-def build_perceptual(kind: str, vgg_path: str | None = None, lpips_path: str | None = None
-                     ) -> tuple[str, VGGPerceptual | None]:
-    """Resolve ``kind`` (``auto``/``lpips``/``dfm``/``none``) to the term actually used."""
-    if kind in ("dfm", "none"):
-        return kind, None
-    found = find_vgg16_weights(vgg_path)
-    if found is None:
-        if kind == "auto":
-            return "dfm", None
-        raise FileNotFoundError("perceptual 'lpips' needs VGG16 ImageNet weights (vgg16-*.pth): pass "
-                                "--vgg-weights or place them in the torch hub cache")
-    return "lpips", VGGPerceptual(found, Path(lpips_path) if lpips_path else None)

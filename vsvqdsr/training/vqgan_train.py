@@ -30,8 +30,9 @@ from ..nets.vqgan import CONFIGS, MultiScaleVQGAN, TopVQGAN, VQGANConfig
 from ..weights.degrader import build_degrader, load_degrader_state, save_degrader
 from ..weights.loading import atomic_write_bytes
 from .vqgan_data import LQFrameDataset, filter_near_duplicates, list_frames
-from .vqgan_losses import NLayerDiscriminator, adaptive_weight, build_perceptual, hinge_d_loss
+from .perceptual import VQGAN_KINDS, PerceptualWeights, build_perceptual
 from .precision import autocast, resolve_train_precision
+from .vqgan_losses import NLayerDiscriminator, adaptive_weight, hinge_d_loss
 
 __all__ = ["TrainOptions", "train_vqgan"]
 
@@ -152,7 +153,8 @@ def train_vqgan(opt: TrainOptions) -> dict:
     model: TopVQGAN = (MultiScaleVQGAN(cfg) if opt.stage == 2 else TopVQGAN(cfg)).to(device)
     ndf = opt.disc_ndf or (16 if opt.config == "lite" else 64)
     disc = NLayerDiscriminator(ndf).to(device)
-    perc_kind, perc = build_perceptual(opt.perceptual, opt.vgg_weights, opt.lpips_weights)
+    perc, perc_kind = build_perceptual(opt.perceptual, VQGAN_KINDS,
+                                       PerceptualWeights(opt.vgg_weights, opt.lpips_weights))
     if perc is not None:
         perc = perc.to(device)
     base = opt.base_lr if opt.base_lr is not None else (4.5e-6 if opt.stage == 1 else 2e-6)

@@ -48,7 +48,8 @@ from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, load_state_dict
 from .degradations import stage2_degrade, usm_sharp, zoom_clips
-from .losses import build_perceptual, gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
+from .losses import gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
+from .perceptual import VSR_KINDS, PerceptualWeights, build_perceptual
 from .precision import TRAIN_PRECISIONS, autocast, resolve_train_precision
 
 __all__ = ["TrainConfig", "train", "init_generator_weights", "drop_feedback_channels", "load_run_checkpoint",
@@ -352,8 +353,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             degrader = load_degrader(cfg.degrader).to(dev)
         elif main:
             _log("stage 2 without a VQ degradation model (--degrader none): basic operators + H.264 only")
-        percep, percep_kind = (build_perceptual(cfg.perceptual, cfg.vgg_weights) if cfg.percep_weight > 0
-                               else (None, "none"))
+        percep, percep_kind = (build_perceptual(cfg.perceptual, VSR_KINDS, PerceptualWeights(cfg.vgg_weights))
+                               if cfg.percep_weight > 0 else (None, "none"))
         if percep is not None:
             percep = percep.to(dev)
         if main:
