@@ -328,6 +328,30 @@ def test_weights_written_with_the_umask_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o640
 
 
+def test_checkpoints_written_atomically_with_the_umask_mode(tmp_path):
+    import torch
+
+    from vsvqdsr.weights.loading import atomic_torch_save, atomic_write
+
+    ck = tmp_path / "run" / "latest.pt"
+    old = os.umask(0o027)
+    try:
+        atomic_torch_save({"iter": 3, "w": torch.arange(4)}, ck)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(ck.stat().st_mode) == 0o640
+    assert torch.load(ck, weights_only=True)["iter"] == 3
+
+    def half_then_fail(f):
+        f.write(b"half a checkpoint")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(ck, half_then_fail)
+    assert torch.load(ck, weights_only=True)["iter"] == 3  # the old checkpoint is untouched
+    assert sorted(p.name for p in ck.parent.iterdir()) == ["latest.pt"]  # and no temporary file is left
+
+
 def test_enhanced_pngs_written_with_the_umask_mode(tmp_path):
     from vsvqdsr.training.enhance import _write_png
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,7 @@ from torch import Tensor, nn
 
 from ..backends.image import SISR_PAD
 from ..nets.imresize import cubic, matlab_imresize, resize_weights
-from ..weights.loading import current_umask
+from ..weights.loading import atomic_write_bytes
 
 __all__ = ["cubic", "resize_weights", "matlab_imresize", "load_sisr", "sr_image",
            "enhance_image", "enhance_dir", "SISR_PAD"]
@@ -87,15 +86,10 @@ def _backend_for(device: str) -> tuple[str, int]:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise OSError(f"cannot encode {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the user's PNGs get the usual mode
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr-animevideov3",

@@ -12,10 +12,8 @@ reconstruction PNGs), ``degrader.safetensors`` (fp16 export with config metadata
 """
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,10 +26,11 @@ from torch import Tensor
 
 from ..nets.vqgan import CONFIGS, MultiScaleVQGAN, TopVQGAN, VQGANConfig
 from ..weights.degrader import build_degrader, load_degrader_state, save_degrader
-from ..weights.loading import atomic_write_bytes
-from .vqgan_data import LQFrameDataset, filter_near_duplicates, list_frames
+from ..weights.loading import atomic_torch_save, atomic_write_bytes
+from .loop import setup_distributed
 from .perceptual import VQGAN_KINDS, PerceptualWeights, build_perceptual
 from .precision import autocast, resolve_train_precision
+from .vqgan_data import LQFrameDataset, filter_near_duplicates, list_frames
 from .vqgan_losses import NLayerDiscriminator, adaptive_weight, hinge_d_loss
 
 __all__ = ["TrainOptions", "train_vqgan"]
@@ -76,25 +75,6 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _dist_setup() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
-
-
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _save_samples(x: Tensor, y: Tensor, path: Path) -> None:
     import cv2
     n = min(4, x.shape[0])
@@ -128,7 +108,7 @@ def _init_from_stage1(model: MultiScaleVQGAN, disc: NLayerDiscriminator, init: s
 
 def train_vqgan(opt: TrainOptions) -> dict:
     """Train (or resume) a VQGAN run; returns a summary dict (steps, losses, timings, files)."""
-    rank, world, device = _dist_setup()
+    device, rank, world, _ = setup_distributed()
     prec = resolve_train_precision(opt.precision, device)
     if opt.threads:
         torch.set_num_threads(opt.threads)
@@ -207,7 +187,7 @@ def train_vqgan(opt: TrainOptions) -> dict:
     def save() -> None:
         if rank != 0:
             return
-        _atomic_torch_save({"stage": opt.stage, "config": cfg.to_dict(), "step": step,
+        atomic_torch_save({"stage": opt.stage, "config": cfg.to_dict(), "step": step,
                             "model": model.state_dict(), "disc": disc.state_dict(),
                             "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(),
                             "history": json.dumps(history), "options": json.dumps(asdict(opt), default=str)},

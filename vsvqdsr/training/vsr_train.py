@@ -46,8 +46,9 @@ from torch import Tensor, nn
 
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
-from ..weights.loading import WeightsError, load_state_dict
+from ..weights.loading import WeightsError, atomic_torch_save, atomic_write, atomic_write_bytes, load_state_dict
 from .degradations import stage2_degrade, usm_sharp, zoom_clips
+from .loop import setup_distributed
 from .losses import gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
 from .perceptual import VSR_KINDS, PerceptualWeights, build_perceptual
 from .precision import TRAIN_PRECISIONS, autocast, resolve_train_precision
@@ -182,22 +183,6 @@ def _log(msg: str) -> None:
     print(f"vqdsr train-vsr: {msg}", file=sys.stderr, flush=True)
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _plot_losses(history: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -216,10 +201,8 @@ def _plot_losses(history: list[dict], path: Path) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _save_strip(lr: Tensor, sr: Tensor, gt: Tensor, path: Path) -> None:
@@ -234,9 +217,7 @@ def _save_strip(lr: Tensor, sr: Tensor, gt: Tensor, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
     if ok:
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.tobytes())
 
 
 class _IndexBatches(torch.utils.data.Sampler):
@@ -262,23 +243,6 @@ def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def _setup_distributed(cfg: TrainConfig) -> tuple[torch.device, int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if cfg.device == "auto":
-        dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-    else:
-        dev = torch.device(cfg.device)
-        if dev.type == "cuda" and world > 1:
-            dev = torch.device(f"cuda:{local}")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return dev, rank, world, local
-
-
 # ----------------------------------------------------------------------------------------- training
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
     """Run (or resume) training; returns a summary (iterations done, last losses, iterations/s)."""
@@ -287,7 +251,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     from .data import ClipSampler, TrainClips, find_sources
 
     cfg.validate()
-    dev, rank, world, _ = _setup_distributed(cfg)
+    dev, rank, world, _ = setup_distributed(cfg.device)
     main = rank == 0
     prec = resolve_train_precision(cfg.precision, dev)
     if cfg.workers < 0:  # auto: half the cores per process, 1 to 4
@@ -339,7 +303,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         if main:
             _log(f"stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if net_d else ""))
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
+            atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode("utf-8"))
     if start >= cfg.iters:
         if main:
             _log(f"already at iteration {start} >= {cfg.iters}; nothing to do")
@@ -457,9 +421,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                 state["params_d"] = net_d.state_dict()
                 state["opt_d"] = opt_d.state_dict()
             state = {k: _to_cpu(v) for k, v in state.items()}
-            _atomic_torch_save(state, ck_latest)
+            atomic_torch_save(state, ck_latest)
             if it % cfg.save_every == 0:
-                _atomic_torch_save(state, out / "checkpoints" / f"iter_{it:07d}.pt")
+                atomic_torch_save(state, out / "checkpoints" / f"iter_{it:07d}.pt")
             _plot_losses(history, out / "losses.png")
     bar.close()
     elapsed = time.perf_counter() - t0

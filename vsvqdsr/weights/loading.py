@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
-__all__ = ["WeightsError", "load_state_dict", "load_checkpoint", "save_state_dict", "atomic_write_bytes",
-           "current_umask"]
+__all__ = ["WeightsError", "load_state_dict", "load_checkpoint", "save_state_dict", "atomic_write",
+           "atomic_write_bytes", "atomic_torch_save", "current_umask"]
 
 #: Keys under which training frameworks nest the weights, in order of preference.
 #: BasicSR keeps the EMA copy under ``params_ema``; Lightning uses ``state_dict``.
@@ -93,14 +94,15 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path`` (never
+    half-written): for writers that stream to a file object (``torch.save``, ``savefig``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a user's file gets the usual mode
@@ -108,6 +110,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (a training checkpoint)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_state_dict(sd: Mapping[str, torch.Tensor], path: str | os.PathLike,
