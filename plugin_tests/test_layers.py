@@ -19,8 +19,8 @@ RANK = {"nets": 0, "weights": 1, "backends": 2, "filters": 3, "training": 4, "ev
 APART = {("training", "evaluation"), ("evaluation", "training")}
 #: Top-level modules of the package usable from every layer (version string, the package facade,
 #: the benchmark-set guard shared by training and evaluation, the numpy damage operations shared by
-#: the benchmark's "old footage" severities and the training degradations).
-ROOT_MODULES = {"_version", "__init__", "provenance", "damage"}
+#: the benchmark's "old footage" severities and the training degradations, the package logger).
+ROOT_MODULES = {"_version", "__init__", "provenance", "damage", "log"}
 
 
 def _layer(parts: tuple[str, ...]) -> str | None:

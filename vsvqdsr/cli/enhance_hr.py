@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from ..log import get_logger
 from .main import CLIError, check_output_dir
+
+log = get_logger(__name__)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -29,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, WeightsError, BackendUnavailable) as e:
         raise CLIError(str(e)) from e
     print(f"{n} frame(s) written to {args.out_dir}")
-    print("vqdsr enhance-hr: done", file=sys.stderr)
+    log.info("enhance-hr: done")
     return 0
 
 

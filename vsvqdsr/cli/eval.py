@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from ..log import get_logger
 from .main import CLIError, check_output_dir, check_output_file
+
+log = get_logger(__name__)
 
 
 def _crop(s: str) -> list[int] | None:
@@ -74,8 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     clip_objs = {c.severity: c for c in bset.clips if c.name == crop_clip}
     folders = {m.name: {s: sr_folder(out, m, bset, c) for s, c in clip_objs.items()} for m in methods}
     paths = write_reports(res, bset, folders, out, crop_clip)
-    print(f"vqdsr eval: {len(methods)} methods, {res['run']['wall_seconds']:.1f} s; wrote {paths['markdown']}, "
-          f"{paths['json']}, {out / 'charts'}/, {paths['crops']}", file=sys.stderr)
+    log.info(f"eval: {len(methods)} methods, {res['run']['wall_seconds']:.1f} s; wrote {paths['markdown']}, "
+             f"{paths['json']}, {out / 'charts'}/, {paths['crops']}")
     if args.print:
         print((out / "results.md").read_text(encoding="utf-8"))
     return 0
@@ -197,7 +199,7 @@ def _card(args: argparse.Namespace) -> int:
     write_card(path, card)
     b = card["benchmark"]
     rank = "benchmark_rank 1 (default model)" if "benchmark_rank" in card else "no benchmark_rank (not the default)"
-    print(f"vqdsr eval card: {path}: goal cells won {b['goal_cells_won']}; {rank}", file=sys.stderr)
+    log.info(f"eval card: {path}: goal cells won {b['goal_cells_won']}; {rank}")
     return 0
 
 

@@ -3,7 +3,9 @@
 Each subcommand module exposes ``add_parser(subparsers)`` which sets ``func`` on its parser.
 A two-word verb (``vqdsr eval build``) is a subparser named with the space in it: :func:`main`
 joins the first two arguments when they name one, so ``vqdsr eval EVAL_SET`` keeps its meaning.
-Errors are reported as ``vqdsr <cmd>: message`` on stderr with exit status 2.
+Errors are reported as ``vqdsr <cmd>: message`` on stderr with exit status 2. Everything else the
+package says goes through its logger (:mod:`vsvqdsr.log`) to stderr; the global ``-v`` / ``-q``
+(before the command) make it say more or less. Stdout carries only a command's result.
 """
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ import importlib
 import os
 import sys
 from pathlib import Path
+
+from ..log import get_logger, set_verbosity
+
+log = get_logger(__name__)
 
 #: Subcommand modules (inside ``vsvqdsr.cli``), imported lazily so ``vqdsr --help`` stays fast.
 COMMANDS: list[str] = ["models", "train_degrader", "train_vsr", "enhance_hr", "bench", "render", "eval",
@@ -64,12 +70,16 @@ def check_output_file(path: str | os.PathLike, force: bool, what: str = "output 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vqdsr", description="VQD-SR animation super-resolution tools")
+    parser.add_argument("-v", "--verbose", dest="log_verbose", action="count", default=0,
+                        help="say more on stderr (debug messages)")
+    parser.add_argument("-q", "--quiet", dest="log_quiet", action="count", default=0,
+                        help="say less on stderr: warnings and errors only, no progress bars (-qq: errors only)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
             mod = importlib.import_module(f"vsvqdsr.cli.{name}")
         except ImportError as e:  # an optional feature's module may need an extra
-            print(f"vqdsr: subcommand module {name!r} unavailable: {e}", file=sys.stderr)
+            log.warning(f"subcommand module {name!r} unavailable: {e}")
             continue
         mod.add_parser(sub)
     return parser
@@ -80,15 +90,20 @@ def _verbs(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def join_verb(argv: list[str], verbs: set[str]) -> list[str]:
-    """``["eval", "build", ...]`` -> ``["eval build", ...]`` when ``"eval build"`` is a verb."""
-    if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in verbs:
-        return [f"{argv[0]} {argv[1]}", *argv[2:]]
+    """``["eval", "build", ...]`` -> ``["eval build", ...]`` when ``"eval build"`` is a verb (after the
+    global flags, which take no value)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1
+    if len(argv) >= i + 2 and f"{argv[i]} {argv[i + 1]}" in verbs:
+        return [*argv[:i], f"{argv[i]} {argv[i + 1]}", *argv[i + 2:]]
     return argv
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_verb(list(sys.argv[1:] if argv is None else argv), _verbs(parser)))
+    set_verbosity(args.log_verbose, args.log_quiet)
     try:
         rc = args.func(args)
     except CLIError as e:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from ..log import get_logger
 from .main import CLIError
+
+log = get_logger(__name__)
 
 
 #: Section titles of ``vqdsr models``, one per kind.
@@ -44,7 +46,7 @@ def _fetch(args: argparse.Namespace) -> int:
         fetch_all(force=args.force)
     except RuntimeError as e:
         raise CLIError(str(e)) from e
-    print("vqdsr fetch-weights: done", file=sys.stderr)
+    log.info("fetch-weights: done")
     return 0
 
 

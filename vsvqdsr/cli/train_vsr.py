@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from ..log import get_logger
 from .main import CLIError, check_output_dir, check_output_file
+
+log = get_logger(__name__)
 
 
 #: Stage-2 extras, not in the paper (docs/training.md section 4): ``(TrainConfig field = option dest,
@@ -54,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     if cfg.stage == 2 and cfg.init == "random":
-        print("vqdsr train-vsr: warning: stage 2 normally starts from a stage-1 run (--init RUN)", file=sys.stderr)
+        log.warning("train-vsr: stage 2 normally starts from a stage-1 run (--init RUN)")
     if cfg.stage == 2 and not cfg.degrader:
         raise CLIError("stage 2 needs --degrader (a VQ degradation model name or file; 'none' for basic operators only)")
     check_output_dir(cfg.out, "run folder (--out)")

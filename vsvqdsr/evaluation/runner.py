@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..log import progress_enabled
 from ..weights.loading import atomic_write_bytes
 from .build import read_png, write_png
 from .dataset import BenchmarkSet, EvalClip
@@ -133,8 +134,8 @@ def evaluate(bset: BenchmarkSet, methods: Sequence[Method], out: str | Path,
         # clips without cached SR frames run in one go (one filter instance for a VSR model)
         missing = [c for c in bset.clips if not (sr_folder(out, method, bset, c) / "done.json").is_file()]
         fresh = run_clips(method, [c.load_lr() for c in missing], [c.fps for c in missing], threads)
-        bar = tqdm(bset.clips, desc=f"eval {method.name}", unit="clip", file=sys.stderr, disable=not progress,
-                   leave=False)
+        bar = tqdm(bset.clips, desc=f"eval {method.name}", unit="clip", file=sys.stderr,
+                   disable=not (progress and progress_enabled()), leave=False)
         for clip in bar:
             cid = f"{clip.severity}/{clip.name}"
             folder = sr_folder(out, method, bset, clip)

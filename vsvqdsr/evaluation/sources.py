@@ -44,12 +44,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..damage import film_grain
+from ..log import get_logger
 from .build import build_set, clip_seed, sha256_file
 
 __all__ = ["EvalSetError", "REQUIRED_TOOLS", "TRAINING_SIF", "BENCHMARK_SIF", "default_render_cache", "missing_tools",
@@ -81,8 +81,7 @@ BENCHMARK_SIF = ("eye.sif", "headmo.sif", "eyes.sif", "noise.sif")
 assert not TRAINING_SIF & set(BENCHMARK_SIF)
 
 
-def _log(msg: str) -> None:
-    print(f"vqdsr eval build: {msg}", file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def _run(cmd: list[str]) -> None:
@@ -150,7 +149,7 @@ def clip_eye(cache: Path, threads: int) -> tuple[np.ndarray, dict]:
     d = cache / "eye"
     files = [d / f"eye.{n:04d}.png" for n in range(36, 36 + FRAMES)]
     if not all(f.is_file() for f in files):
-        _log("rendering eye.sif (18 frames at 960x544; slow: synfig blurs)")
+        log.info("eval build: rendering eye.sif (18 frames at 960x544; slow: synfig blurs)")
         _synfig("eye.sif", d / "eye.png", W, H, threads,
                ["--fps", str(FPS), "--begin-time", "36f", "--end-time", f"{36 + FRAMES - 1}f"])
     return np.stack([flatten(f) for f in files]), {
@@ -161,7 +160,7 @@ def clip_eye(cache: Path, threads: int) -> tuple[np.ndarray, dict]:
 def still(sif: str, cache: Path, threads: int) -> Path:
     p = cache / f"{Path(sif).stem}.png"
     if not p.is_file():
-        _log(f"rendering {sif} (1920x1088 still)")
+        log.info(f"eval build: rendering {sif} (1920x1088 still)")
         _synfig(sif, p, 2 * W, 2 * H, threads, [])
     return p
 
@@ -178,7 +177,7 @@ def clip_texture(cache: Path, threads: int) -> tuple[np.ndarray, dict]:
     d = cache / "noise"
     files = [d / f"noise.{n:04d}.png" for n in range(FRAMES)]
     if not all(f.is_file() for f in files):
-        _log("rendering noise.sif (18 frames at 960x544)")
+        log.info("eval build: rendering noise.sif (18 frames at 960x544)")
         _synfig("noise.sif", d / "noise.png", W, H, threads,
                 ["--fps", "24", "--begin-time", "0f", "--end-time", f"{FRAMES - 1}f"])
     return np.stack([flatten(f) for f in files]), {
@@ -408,8 +407,8 @@ def make_eval_set(out: str | os.PathLike, render_cache: str | os.PathLike | None
             raise EvalSetError(f"clip {name} has shape {fr.shape}, expected {(FRAMES, H, W, 3)}")
     from .build import SEVERITIES
 
-    _log(f"degrading ({len(SEVERITIES)} severities x {len(clips)} clips, real ffmpeg encodes)")
+    log.info(f"eval build: degrading ({len(SEVERITIES)} severities x {len(clips)} clips, real ffmpeg encodes)")
     result = build_set(out, clips, sources, fps=FPS, extra={
         "built_by": "vqdsr eval build (vsvqdsr.evaluation.sources)", "builder_sha256": sha256_file(__file__)})
-    _log(f"wrote {result} ({sum(f.shape[0] for f in clips.values())} GT frames)")
+    log.info(f"eval build: wrote {result} ({sum(f.shape[0] for f in clips.values())} GT frames)")
     return result

@@ -31,11 +31,14 @@ from pathlib import Path
 from typing import Callable
 
 from ..filters.scenes import default_warmup
+from ..log import get_logger, progress_enabled
 from . import jobs
 from .cuts import format_cuts
 from .join import join_and_mux
 from .planning import Chunk, plan_chunks
 from .report import ChunkRecord, RenderReport
+
+log = get_logger(__name__)
 
 __all__ = ["RenderSettings", "FarmError", "render", "DEFAULT_TEMPLATE", "require_ray"]
 
@@ -274,9 +277,8 @@ class _Run:
         """Resubmit a failed chunk while it has retries left, else stop the render."""
         rec.errors.append(_error_text(e))
         if rec.attempts <= self.settings.retries:
-            print(f"vqdsr render: {it.src} frames {c.start}..{c.end - 1} failed "
-                  f"(attempt {rec.attempts}), retrying: {rec.errors[-1].splitlines()[0] if rec.errors[-1] else ''}",
-                  file=sys.stderr)
+            log.warning(f"render: {it.src} frames {c.start}..{c.end - 1} failed (attempt {rec.attempts}), "
+                        f"retrying: {rec.errors[-1].splitlines()[0] if rec.errors[-1] else ''}")
             self.submit(it, rec, c)
             return
         raise FarmError(f"{it.src}: frames {c.start}..{c.end - 1} failed after {rec.attempts} "
@@ -367,7 +369,8 @@ def render(inputs: list[str | os.PathLike], outdir: str | os.PathLike, settings:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=done_frames, unit="frame", desc="vqdsr render",
-                   disable=not progress, file=sys.stderr, dynamic_ncols=True)
+                   disable=not (progress and progress_enabled()), file=sys.stderr,
+                   dynamic_ncols=True)
         run.execute(todo, bar)
         run.report.wall_seconds = time.monotonic() - t_start
         _write_json(setup.outdir / "render-report.json", run.report.to_dict())

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..log import get_logger
 from . import kit as kitmod
 from . import summary
 from .plan import STEPS, Step
@@ -25,8 +26,7 @@ from .plan import STEPS, Step
 __all__ = ["run"]
 
 
-def _log(msg: str) -> None:
-    print(f"gpu-check: {msg}", file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def _cpu_name() -> str:
@@ -192,7 +192,7 @@ class _Run:
                     raise _Skip("the imports step did not report on CUDA")
                 if self.left() < 20:
                     raise _Skip(f"time budget ({self.budget_s:.0f} s) spent")
-                _log(f"{step.name}: {step.title}")
+                log.info(f"gpu-check: {step.name}: {step.title}")
                 if step.name == "kit":
                     out = self.step_kit(step)
                 elif step.name == "venv":
@@ -214,7 +214,8 @@ class _Run:
             if step.name == "imports" and entry["status"] != "skip":
                 cuda = entry["figures"].get("cuda_available")
                 cuda = bool(cuda) if cuda is not None else None
-            _log(f"{step.name}: {entry['status']}" + (f" ({entry['reason']})" if entry["reason"] else ""))
+            log.info(f"gpu-check: {step.name}: {entry['status']}"
+                     + (f" ({entry['reason']})" if entry["reason"] else ""))
             self.results.append(entry)
         machine = {"python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count()}
         imports = next((s for s in self.results if s["name"] == "imports"), {})

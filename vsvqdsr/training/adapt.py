@@ -37,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..log import get_logger, progress_enabled
+
 __all__ = ["BUDGET_SHARES", "DEDUP_MAD", "SCENE_MAD", "AdaptOptions", "AdaptError", "split_budget",
            "vsr_iterations", "select_frames", "adapt", "STAGES"]
 
@@ -57,8 +59,7 @@ class AdaptError(Exception):
     """A user-facing refusal (bad input or a state the run cannot continue from)."""
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def split_budget(minutes: float) -> dict[str, float]:
@@ -131,7 +132,7 @@ def select_frames(groups: list[list[Path]], dedup: float = DEDUP_MAD, cut: float
 
     kept: list[Path] = []
     bar = tqdm(total=sum(len(g) for g in groups), desc="adapt frames", unit="frame", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+               disable=not (progress and progress_enabled()), dynamic_ncols=True)
     for g in groups:
         prev = last = None
         for f in g:
@@ -169,7 +170,7 @@ def _stage_frames(opt: AdaptOptions, work: Path, budget: dict, done: dict) -> di
     os.replace(tmp, out)
     w, h = min(s[0] for s in sizes), min(s[1] for s in sizes)
     n_all = sum(len(g) for g in groups)
-    _log(f"adapt: {len(kept)} frames kept of {n_all} (scene-aware, near-duplicates dropped), {w}x{h} and up")
+    log.info(f"adapt: {len(kept)} frames kept of {n_all} (scene-aware, near-duplicates dropped), {w}x{h} and up")
     return {"frames": len(kept), "decoded": n_all, "min_width": w, "min_height": h,
             "sources": [{"file": Path(v).name, "sha256": _sha256(Path(v))} for v in opt.videos]}
 
@@ -284,15 +285,15 @@ def _stage_floor(opt, work, budget, done):
     net = load_degrader(work / "degrader2" / "degrader.safetensors")
     floor = reconstruction_k1(net, work / "frames")
     damage = _damage_psnr(opt, work)
-    _log(f"adapt: degrader floor on your frames (k = 1 reconstruction): {floor['psnr_db']} dB PSNR "
+    log.info(f"adapt: degrader floor on your frames (k = 1 reconstruction): {floor['psnr_db']} dB PSNR "
          f"over {floor['crops']} centre crops")
     if damage is None:
-        _log("adapt: the damage it imitates is not measured (no clean reference given: --reference); "
+        log.info("adapt: the damage it imitates is not measured (no clean reference given: --reference); "
              "compare the floor with what you know of the source")
     else:
-        _log(f"adapt: damage of the LQ frames against the reference: {damage} dB PSNR")
+        log.info(f"adapt: damage of the LQ frames against the reference: {damage} dB PSNR")
         if floor["psnr_db"] < damage:
-            _log(f"adapt: warning: the degrader's own error ({floor['psnr_db']} dB) is larger than the damage it "
+            log.warning(f"adapt: the degrader's own error ({floor['psnr_db']} dB) is larger than the damage it "
                  f"imitates ({damage} dB): it will add its own artefacts; a longer --minutes trains it further")
     return {"reconstruction_k1": floor, "damage_psnr_db": damage}
 
@@ -305,7 +306,7 @@ def _clean_data(opt: AdaptOptions, work: Path) -> list[str]:
 
     d = work / "clean"
     if not (d / ".done").is_file():
-        _log("adapt: no --clean given: training on synthetic cel clips made by the package "
+        log.info("adapt: no --clean given: training on synthetic cel clips made by the package "
              "(the project's training set, scripts/make_degrade_data.sh, gives better results)")
         write_clip_folders(d, clips=8, num_frames=max(8, opt.frames + 3), size=max(2 * opt.patch, 128))
         (d / ".done").touch()
@@ -334,7 +335,7 @@ def _stage_vsr(opt, work, budget, done):
         _write_json(probe_file, probe)
     sec = probe["sec"]
     total = vsr_iterations(budget["vsr"], sec, probe["iter"], cap)
-    _log(f"adapt: VSR step {sec:.2f} s (first {probe['iter']} iterations, start-up included): {total} iterations")
+    log.info(f"adapt: VSR step {sec:.2f} s (first {probe['iter']} iterations, start-up included): {total} iterations")
     cfg.iters = total
     s = train(cfg)  # resumes from the latest checkpoint (a no-op leg when the first one reached total)
     return {"iterations": s["iter"], "seconds_per_iter_probe": round(sec, 3), "seconds": round(time.perf_counter() - t0, 1),
@@ -429,15 +430,15 @@ def adapt(opt: AdaptOptions) -> dict:
     (work / "stages").mkdir(parents=True, exist_ok=True)
     _write_json(work / "options.json", asdict(opt))
     budget = split_budget(opt.minutes)
-    _log("adapt: budget " + ", ".join(f"{k} {v:.1f} min" for k, v in budget.items()))
+    log.info("adapt: budget " + ", ".join(f"{k} {v:.1f} min" for k, v in budget.items()))
     done: dict[str, dict] = {}
     for stage in STAGES:
         marker = work / "stages" / f"{stage}.json"
         if opt.resume and marker.is_file():
             done[stage] = json.loads(marker.read_text(encoding="utf-8"))
-            _log(f"adapt: {stage}: done earlier, skipped")
+            log.info(f"adapt: {stage}: done earlier, skipped")
             continue
-        _log(f"adapt: {stage} ...")
+        log.info(f"adapt: {stage} ...")
         t0 = time.perf_counter()
         result = _RUNNERS[stage](opt, work, budget, done)
         result["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..damage import ArrayStep
+from ..log import get_logger
 from .h264 import H264Error, ffmpeg_path, h264_roundtrip
 
 __all__ = [
@@ -69,8 +69,7 @@ CRF_RANGE = (18.0, 35.0)
 NOISE_SIGMA_RANGE = (0.0, 10.0)  # on the 0-255 scale
 
 
-def _log(msg: str) -> None:
-    print(f"vsvqdsr.training: {msg}", file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 # --------------------------------------------------------------------------------------- blur
@@ -167,7 +166,7 @@ def compress_clip(frames_u8: np.ndarray, rng: np.random.Generator, crf: float, p
             out = h264_roundtrip(frames_u8, crf, profile)
             return out.astype(np.float32) / 255.0, crf, profile, True
         except H264Error as e:
-            _log(f"H.264 round trip failed (attempt {attempt + 1}): {e}")
+            log.warning(f"H.264 round trip failed (attempt {attempt + 1}): {e}")
             crf, profile = sample_h264(rng)
     return frames_u8.astype(np.float32) / 255.0, crf, profile, False
 
@@ -613,6 +612,6 @@ def old_footage_clip(hr: np.ndarray, rng: np.random.Generator, family: str | Non
             try:
                 x = codec_roundtrip(x, step)
             except H264Error as e:
-                _log(f"old footage: {e}; pass skipped")
+                log.warning(f"old footage: {e}; pass skipped")
                 ok = False
     return x.astype(np.float32) / 255.0, (rec if ok else OldFootageRecord(rec.family, rec.resize, rec.steps, False))

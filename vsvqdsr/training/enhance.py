@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backends.image import SISR_PAD
+from ..log import progress_enabled
 from ..nets.imresize import cubic, matlab_imresize, resize_weights
 from ..weights.loading import atomic_write_bytes
 
@@ -122,7 +123,7 @@ def enhance_dir(in_dir: Path, out_dir: Path, model: str | os.PathLike = "realesr
     net = load_sisr(model)
     runners: dict[tuple[int, int], SISRRunner] = {}
     done = 0
-    for p in tqdm(files, desc="HR-SR enhance", unit="frame", file=sys.stderr):
+    for p in tqdm(files, desc="HR-SR enhance", unit="frame", file=sys.stderr, disable=not progress_enabled()):
         dst = (out_dir / p.relative_to(in_dir)).with_suffix(".png")
         if dst.exists() and not overwrite:
             continue

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from ..log import get_logger
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "list_frames", "decode_video", "filter_near_duplicates",
            "augment", "LQFrameDataset"]
@@ -27,8 +28,7 @@ VIDEO_EXTS = {".mkv", ".mp4", ".avi", ".mov", ".m2ts", ".ts", ".mpg", ".mpeg", "
               ".flv", ".m4v", ".y4m"}
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def decode_video(path: Path, cache: Path, step: int = 1) -> list[Path]:
@@ -41,7 +41,7 @@ def decode_video(path: Path, cache: Path, step: int = 1) -> list[Path]:
         vf = f"select=not(mod(n\\,{step}))" if step > 1 else "null"
         cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-vf", vf,
                "-fps_mode", "passthrough", "-pix_fmt", "rgb24", str(out / "%06d.png")]
-        _log(f"decoding {path.name} with ffmpeg")
+        log.info(f"decoding {path.name} with ffmpeg")
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"ffmpeg could not decode {path}: {r.stderr.strip()[-400:]}")

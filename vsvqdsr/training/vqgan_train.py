@@ -24,8 +24,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ..log import get_logger, progress_enabled
 from ..nets.vqgan import CONFIGS, MultiScaleVQGAN, TopVQGAN, VQGANConfig
-from ..weights.degrader import build_degrader, load_degrader_state, save_degrader
+from ..weights.degrader import load_degrader_state, save_degrader
 from ..weights.loading import atomic_torch_save, atomic_write_bytes
 from .loop import setup_distributed
 from .perceptual import VQGAN_KINDS, PerceptualWeights, build_perceptual
@@ -71,8 +72,7 @@ class TrainOptions:
     extra: dict = field(default_factory=dict)
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def _save_samples(x: Tensor, y: Tensor, path: Path) -> None:
@@ -125,7 +125,7 @@ def train_vqgan(opt: TrainOptions) -> dict:
               else [f for g in groups for f in g])
     n_all = sum(len(g) for g in groups)
     if rank == 0:
-        _log(f"train-degrader: {len(frames)} frames kept of {n_all} from {len(groups)} sources")
+        log.info(f"train-degrader: {len(frames)} frames kept of {n_all} from {len(groups)} sources")
     ds = LQFrameDataset(frames, opt.crop, length=max(len(frames), opt.batch * 50), seed=opt.seed + 1000 * rank)
     loader = torch.utils.data.DataLoader(ds, batch_size=opt.batch, shuffle=False, num_workers=opt.workers,
                                          drop_last=True, persistent_workers=opt.workers > 0)
@@ -161,13 +161,13 @@ def train_vqgan(opt: TrainOptions) -> dict:
         step = int(ck["step"])
         history = json.loads(ck.get("history", "[]"))
         if rank == 0:
-            _log(f"train-degrader: resumed {ckpt_path} at step {step}")
+            log.info(f"train-degrader: resumed {ckpt_path} at step {step}")
     elif opt.init:  # stage 2: the stage-1 run; stage 1: a degrader's top branch (fine-tuning it)
         n = _init_from_stage1(model, disc, opt.init)  # type: ignore[arg-type]
         if rank == 0:
-            _log(f"train-degrader: stage {opt.stage} initialised from {opt.init} ({n} tensors)")
+            log.info(f"train-degrader: stage {opt.stage} initialised from {opt.init} ({n} tensors)")
     elif opt.stage == 2 and rank == 0:
-        _log("train-degrader: warning: stage 2 without --init starts from random weights")
+        log.warning("train-degrader: stage 2 without --init starts from random weights")
 
     # The autoencoder is wrapped in DDP (one forward, one backward per step). The discriminator is
     # called several times per step (real and fake separately, as BatchNorm statistics are per call),
@@ -199,8 +199,8 @@ def train_vqgan(opt: TrainOptions) -> dict:
     t0 = time.time()
     model.train()
     disc.train()
-    bar = tqdm(total=opt.steps, initial=step, desc=f"VQGAN stage {opt.stage}", disable=rank != 0,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=opt.steps, initial=step, desc=f"VQGAN stage {opt.stage}",
+               disable=rank != 0 or not progress_enabled(), file=sys.stderr, dynamic_ncols=True)
     epoch = step // max(1, len(loader))
     log_f = (out / "log.jsonl").open("a") if rank == 0 else None
     stop = False

@@ -44,6 +44,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ..log import get_logger, progress_enabled
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, atomic_torch_save, atomic_write, atomic_write_bytes, load_state_dict
@@ -179,8 +180,7 @@ def init_generator_weights(init: str) -> tuple[dict[str, Tensor] | None, dict[st
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def _log(msg: str) -> None:
-    print(f"vqdsr train-vsr: {msg}", file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def _plot_losses(history: list[dict], path: Path) -> None:
@@ -292,7 +292,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             opt_d.load_state_dict(state["opt_d"])
         start, history = int(state["iter"]), list(state.get("history", []))
         if main:
-            _log(f"resuming {out} at iteration {start}")
+            log.info(f"train-vsr: resuming {out} at iteration {start}")
     else:
         g_sd, ema_sd, how = init_generator_weights(cfg.init)
         if g_sd is not None:
@@ -301,12 +301,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         else:
             net_ema.load_state_dict(net_g.state_dict())
         if main:
-            _log(f"stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if net_d else ""))
+            log.info(f"train-vsr: stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if net_d else ""))
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode("utf-8"))
     if start >= cfg.iters:
         if main:
-            _log(f"already at iteration {start} >= {cfg.iters}; nothing to do")
+            log.info(f"train-vsr: already at iteration {start} >= {cfg.iters}; nothing to do")
         return {"iter": start, "history": history[-1:] if history else [], "its_per_s": 0.0}
 
     degrader = percep = None
@@ -316,13 +316,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             from ..weights.degrader import load_degrader
             degrader = load_degrader(cfg.degrader).to(dev)
         elif main:
-            _log("stage 2 without a VQ degradation model (--degrader none): basic operators + H.264 only")
+            log.info("train-vsr: stage 2 without a VQ degradation model (--degrader none): basic operators + "
+                     "H.264 only")
         percep, percep_kind = (build_perceptual(cfg.perceptual, VSR_KINDS, PerceptualWeights(cfg.vgg_weights))
                                if cfg.percep_weight > 0 else (None, "none"))
         if percep is not None:
             percep = percep.to(dev)
         if main:
-            _log(f"perceptual loss: {percep_kind}")
+            log.info(f"train-vsr: perceptual loss: {percep_kind}")
 
     g_train: nn.Module = net_g
     d_train: nn.Module | None = net_d
@@ -338,7 +339,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         prefetch_factor=2 if cfg.workers > 0 else None, worker_init_fn=_worker_init if cfg.workers > 0 else None)
 
     bar = tqdm(total=cfg.iters, initial=start, desc=f"train-vsr stage {cfg.stage}", unit="it",
-               file=sys.stderr, disable=not (progress and main), dynamic_ncols=True)
+               file=sys.stderr, disable=not (progress and main and progress_enabled()), dynamic_ncols=True)
     t0 = time.perf_counter()
     it = start
     running: dict[str, list[float]] = {}

