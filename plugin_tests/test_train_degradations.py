@@ -147,7 +147,7 @@ def test_stage2_pipeline_per_clip_topk_and_h264():
     torch.manual_seed(0)
     deg = _Recording(MultiScaleVQGAN(LITE_CONFIG).eval())
     hr = torch.rand(2, 3, 3, 64, 64)
-    lr, rec = D.stage2_degrade(hr, np.random.default_rng(4), deg, workers=2)
+    lr, rec = D.stage2_degrade(hr, np.random.default_rng(4), deg, D.Stage2Options(workers=2))
     assert lr.shape == (2, 3, 3, 16, 16) and lr.dtype == torch.float32
     assert 0 <= float(lr.min()) and float(lr.max()) <= 1
     assert len(rec.blur) == 2 and len(rec.resize) == 2 and len(rec.crf) == 2 and rec.h264_ok == [True, True]
@@ -159,7 +159,7 @@ def test_stage2_pipeline_per_clip_topk_and_h264():
         assert km[3 * i:3 * i + 3].tolist() == [tk.mid] * 3 and kb[3 * i:3 * i + 3].tolist() == [tk.bottom] * 3
     # uint8-exact after the codec
     assert torch.allclose(lr * 255, (lr * 255).round(), atol=1e-4)
-    lr2, rec2 = D.stage2_degrade(hr, np.random.default_rng(4), deg, workers=1)
+    lr2, rec2 = D.stage2_degrade(hr, np.random.default_rng(4), deg, D.Stage2Options(workers=1))
     assert torch.equal(lr, lr2) and rec2.topk == rec.topk
 
 
@@ -172,13 +172,14 @@ def test_stage2_clean_and_antialias_options():
 
     torch.manual_seed(0)
     hr = torch.rand(3, 2, 3, 32, 32)
-    paper, rec_p = D.stage2_degrade(hr, np.random.default_rng(5), None, h264=False)
-    same, rec_s = D.stage2_degrade(hr, np.random.default_rng(5), None, h264=False, clean_prob=0.0, antialias_prob=0.0)
+    paper, rec_p = D.stage2_degrade(hr, np.random.default_rng(5), None, D.Stage2Options(h264=False))
+    same, rec_s = D.stage2_degrade(hr, np.random.default_rng(5), None,
+                                   D.Stage2Options(h264=False, clean_prob=0.0, antialias_prob=0.0))
     assert torch.equal(paper, same) and rec_s.clean == [False] * 3 and rec_s.antialias == [False] * 3
     assert rec_p.blur == rec_s.blur and rec_p.resize == rec_s.resize
     for anti in (False, True):
-        lr, rec = D.stage2_degrade(hr, np.random.default_rng(5), None, h264=False, clean_prob=1.0,
-                                   antialias_prob=1.0 if anti else 0.0)
+        lr, rec = D.stage2_degrade(hr, np.random.default_rng(5), None, D.Stage2Options(
+            h264=False, clean_prob=1.0, antialias_prob=1.0 if anti else 0.0))
         assert rec.clean == [True] * 3 and float(np.abs(rec.noise_sigma).max()) == 0.0
         for i, mode in enumerate(rec.resize):
             assert rec.antialias[i] == (anti and mode != "area")
@@ -186,12 +187,13 @@ def test_stage2_clean_and_antialias_options():
             ref = F.interpolate(hr[i], size=(8, 8), mode=mode, **kw).clamp(0, 1)
             assert torch.equal(lr[i], (ref * 255).floor() / 255), (mode, anti)
     # antialiasing really changes a bicubic downscale of fine detail
-    lr_plain, _ = D.stage2_degrade(hr, np.random.default_rng(5), None, h264=False, clean_prob=1.0)
-    lr_aa, rec = D.stage2_degrade(hr, np.random.default_rng(5), None, h264=False, clean_prob=1.0, antialias_prob=1.0)
+    lr_plain, _ = D.stage2_degrade(hr, np.random.default_rng(5), None, D.Stage2Options(h264=False, clean_prob=1.0))
+    lr_aa, rec = D.stage2_degrade(hr, np.random.default_rng(5), None,
+                                 D.Stage2Options(h264=False, clean_prob=1.0, antialias_prob=1.0))
     for i, mode in enumerate(rec.resize):  # white noise in: the antialiased LR has less variance
         assert (float(lr_aa[i].std()) < 0.8 * float(lr_plain[i].std())) == (mode != "area"), mode
     with pytest.raises(ValueError, match="clean_prob"):
-        D.stage2_degrade(hr, np.random.default_rng(0), None, h264=False, clean_prob=1.5)
+        D.stage2_degrade(hr, np.random.default_rng(0), None, D.Stage2Options(h264=False, clean_prob=1.5))
 
 
 class _ShiftAndSpeckle:
@@ -207,16 +209,17 @@ def test_stage2_vq_colour_sigma_keeps_colour_not_detail():
     hr = torch.full((2, 2, 3, 64, 64), 0.5)
     hr[:, :, 0] = 0.9  # saturated red-ish field
     kw = {"h264": False, "clean_prob": 1.0}
-    raw, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(), **kw)
-    kept, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(), vq_colour_sigma=1.5, **kw)
-    lr = D.stage2_degrade(hr, np.random.default_rng(1), None, **kw)[0]
+    raw, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(), D.Stage2Options(**kw))
+    kept, _ = D.stage2_degrade(hr, np.random.default_rng(1), _ShiftAndSpeckle(),
+                                D.Stage2Options(vq_colour_sigma=1.5, **kw))
+    lr = D.stage2_degrade(hr, np.random.default_rng(1), None, D.Stage2Options(**kw))[0]
     mean = lambda x: x.mean(dim=(-1, -2))  # noqa: E731
     assert float((mean(raw) - mean(lr)).abs().max()) > 0.1  # the raw VQ output shifted the colour
     assert float((mean(kept) - mean(lr)).abs().max()) < 0.01  # kept: the input's colour
     speck = lambda x: float((x[..., ::2, ::2] - x[..., 1::2, 1::2]).mean())  # noqa: E731
     assert speck(kept) > 0.05  # the degrader's fine-scale artefact survives
     with pytest.raises(ValueError, match="vq_colour_sigma"):
-        D.stage2_degrade(hr, np.random.default_rng(1), None, vq_colour_sigma=-1.0, **kw)
+        D.stage2_degrade(hr, np.random.default_rng(1), None, D.Stage2Options(vq_colour_sigma=-1.0, **kw))
 
 
 def test_zoom_clips_upscales_a_window_per_clip():

@@ -54,7 +54,7 @@ from .h264 import H264Error, ffmpeg_path, h264_roundtrip
 __all__ = [
     "KERNEL_SIZE", "BlurParams", "ClipParams", "sample_blur", "gaussian_kernel", "sample_clip_params",
     "basic_ops", "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
-    "Stage2Record", "stage2_degrade", "usm_sharp", "truncate_uint8", "zoom_clips",
+    "Stage2Record", "Stage2Options", "stage2_degrade", "usm_sharp", "truncate_uint8", "zoom_clips",
     "OLD_FOOTAGE_FAMILIES", "CodecPass", "OldFootageRecord", "sample_old_footage", "codec_roundtrip",
     "old_footage_clip",
 ]
@@ -288,16 +288,11 @@ def _blur_batch(x: Tensor, kernels: Tensor) -> Tensor:
     return F.conv2d(y, weight, groups=b * t * c).reshape(b, t, c, h, w)
 
 
-def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | None, scale: int = 4,
-                   topk_mode: str = "released", h264: bool = True, workers: int = 0,
-                   vq_chunk: int = 64, clean_prob: float = 0.0, antialias_prob: float = 0.0,
-                   vq_colour_sigma: float = 0.0) -> tuple[Tensor, Stage2Record]:
-    """Stage-2 LR clips from HR clips, batched on ``hr``'s device (``TopkVQGANDataset``'s order).
+@dataclass(frozen=True)
+class Stage2Options:
+    """Options of :func:`stage2_degrade`; the defaults are the paper's (with the released top-k draws).
 
-    Args:
-        hr: ``B,T,3,H,W`` float in [0, 1] on the training device; H, W multiples of ``2 * scale``.
-        rng: random source for every drawn value and noise field.
-        degrader: the frozen VQ degradation model (``None`` skips step 4, for ablations only).
+    Attributes:
         scale: downscale factor (4).
         topk_mode: ``"released"``, ``"paper"`` or ``"nearest"`` (see :func:`sample_topk`).
         h264: run the H.264 round trip (step 6).
@@ -313,94 +308,140 @@ def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | 
             sigma (LR pixels): ``out = vq + blur(in - vq)``, so the degrader adds its detail-scale
             artefacts but cannot shift colour or brightness over larger areas (a guard for a weak
             degrader whose codebook loses saturated colour). 0 is the paper (the raw VQ output).
+    """
+
+    scale: int = 4
+    topk_mode: str = "released"
+    h264: bool = True
+    workers: int = 0
+    vq_chunk: int = 64
+    clean_prob: float = 0.0
+    antialias_prob: float = 0.0
+    vq_colour_sigma: float = 0.0
+
+    def validate(self) -> None:
+        if self.vq_colour_sigma < 0:
+            raise ValueError(f"stage2_degrade: vq_colour_sigma must be >= 0, got {self.vq_colour_sigma}")
+        for name, prob in (("clean_prob", self.clean_prob), ("antialias_prob", self.antialias_prob)):
+            if not 0.0 <= prob <= 1.0:
+                raise ValueError(f"stage2_degrade: {name} must be in [0, 1], got {prob}")
+
+
+def stage2_degrade(hr: Tensor, rng: np.random.Generator, degrader: VQDegrader | None,
+                   opt: Stage2Options = Stage2Options()) -> tuple[Tensor, Stage2Record]:
+    """Stage-2 LR clips from HR clips, batched on ``hr``'s device (``TopkVQGANDataset``'s order):
+    1. blur, 2. noise, 3. resize, 4. VQ degradation, 5. clamp and truncating uint8 cast, 6. H.264.
+
+    Args:
+        hr: ``B,T,3,H,W`` float in [0, 1] on the training device; H, W multiples of ``2 * opt.scale``.
+        rng: random source for every drawn value and noise field (drawn in the order of the steps).
+        degrader: the frozen VQ degradation model (``None`` skips step 4, for ablations only).
+        opt: the options (:class:`Stage2Options`).
 
     Returns:
         ``(lr, record)``: lr ``B,T,3,H/scale,W/scale`` in [0, 1] on ``hr``'s device.
     """
     if hr.dim() != 5 or hr.shape[2] != 3:
         raise ValueError(f"stage2_degrade: expected B,T,3,H,W, got {tuple(hr.shape)}")
-    b, t, c, h, w = hr.shape
-    if h % (2 * scale) or w % (2 * scale):
-        raise ValueError(f"stage2_degrade: HR size {w}x{h} must be a multiple of {2 * scale}")
-    if vq_colour_sigma < 0:
-        raise ValueError(f"stage2_degrade: vq_colour_sigma must be >= 0, got {vq_colour_sigma}")
-    for name, prob in (("clean_prob", clean_prob), ("antialias_prob", antialias_prob)):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"stage2_degrade: {name} must be in [0, 1], got {prob}")
+    _, _, _, h, w = hr.shape
+    if h % (2 * opt.scale) or w % (2 * opt.scale):
+        raise ValueError(f"stage2_degrade: HR size {w}x{h} must be a multiple of {2 * opt.scale}")
+    opt.validate()
     rec = Stage2Record()
-    dev = hr.device
     with torch.no_grad():
-        rec.clean = (rng.random(b) < clean_prob).tolist() if clean_prob > 0 else [False] * b
-        # 1. blur, one kernel per clip (a clean clip keeps its drawn kernel in the record, unused)
-        rec.blur = [sample_blur(rng) for _ in range(b)]
-        kernels = np.stack([_IDENTITY_KERNEL if cl else gaussian_kernel(p) for p, cl in zip(rec.blur, rec.clean)])
-        x = _blur_batch(hr.float(), torch.from_numpy(kernels).float().to(dev))
-        # 2. noise, per frame
-        rec.noise_sigma = rng.uniform(*NOISE_SIGMA_RANGE, size=(b, t))
-        rec.noise_sigma[np.asarray(rec.clean, dtype=bool)] = 0.0
-        rec.noise_gray = rng.random((b, t)) < 0.5
-        # the noise fields are drawn on the device from a generator seeded by ``rng`` (fast on GPUs;
-        # reproducible for a given seed and device type)
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(int(rng.integers(0, 2 ** 63 - 1)))
-        color = torch.randn((b, t, c, h, w), generator=gen, device=dev)
-        gray = torch.randn((b, t, 1, h, w), generator=gen, device=dev)
-        is_gray = torch.from_numpy(rec.noise_gray).to(dev)[:, :, None, None, None]
-        sigma = torch.from_numpy(rec.noise_sigma / 255.0).float().to(dev)[:, :, None, None, None]
-        x = (x + torch.where(is_gray, gray.expand_as(color), color) * sigma).clamp_(0, 1)
-        # 3. resize, one mode per clip, no antialias (unless antialias_prob draws it)
-        rec.resize = [RESIZE_MODES_TORCH[int(rng.integers(0, 3))] for _ in range(b)]
-        aa = (rng.random(b) < antialias_prob).tolist() if antialias_prob > 0 else [False] * b
-        rec.antialias = [a and m != "area" for a, m in zip(aa, rec.resize)]
-        lr = x.new_empty(b, t, c, h // scale, w // scale)
-        for mode, anti in set(zip(rec.resize, rec.antialias)):
-            idx = [i for i, key in enumerate(zip(rec.resize, rec.antialias)) if key == (mode, anti)]
-            sel = x[idx].reshape(len(idx) * t, c, h, w)
-            kw = {} if mode == "area" else {"align_corners": False, "antialias": anti}
-            lr[idx] = F.interpolate(sel, size=(h // scale, w // scale), mode=mode, **kw).reshape(
-                len(idx), t, c, h // scale, w // scale)
-        # 4. VQ degradation with one (k1, k2, k3) per clip
-        rec.topk = [sample_topk(rng, topk_mode) for _ in range(b)]
+        x = _blur_and_noise(hr, rng, opt, rec)
+        lr = _resize(x, rng, opt, rec)
+        rec.topk = [sample_topk(rng, opt.topk_mode) for _ in range(hr.shape[0])]
         if degrader is not None:
-            flat = lr.reshape(b * t, c, h // scale, w // scale)
-            ks = {name: torch.tensor([getattr(k, name) for k in rec.topk for _ in range(t)], dtype=torch.int64,
-                                     device=dev) for name in ("top", "mid", "bottom")}
-            g = (torch.from_numpy(_usm_kernel(2 * math.ceil(3 * vq_colour_sigma), vq_colour_sigma)).to(
-                flat.dtype).to(dev) if vq_colour_sigma > 0 else None)
-            outs = []
-            for s in range(0, b * t, vq_chunk):
-                e = min(s + vq_chunk, b * t)
-                out = degrader.degrade(flat[s:e], ks["top"][s:e], ks["mid"][s:e], ks["bottom"][s:e])
-                if g is not None:  # keep the input's content below the Gaussian's scale
-                    out = out + _sep_blur(flat[s:e] - out, g)
-                outs.append(out)
-            lr = torch.cat(outs).reshape(b, t, c, h // scale, w // scale)
-        # 5. clamp, truncating uint8 cast
+            lr = _vq_step(lr, degrader, opt, rec.topk)
         lr = lr.clamp(0, 1)
-        settings = [sample_h264(rng) for _ in range(b)]
-        rec.crf = [s[0] for s in settings]
-        rec.profile = [s[1] for s in settings]
-        if not h264:
-            rec.h264_ok = [False] * b
-            return (lr * 255.0).floor_().div_(255.0), rec
-        u8 = (lr * 255.0).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
-        # 6. H.264 per clip; retries draw from per-clip child generators so threads stay deterministic
-        seeds = rng.integers(0, 2 ** 63 - 1, size=b)
+        return _h264_step(lr, rng, opt, rec), rec
 
-        def run(i: int) -> tuple[np.ndarray, float, str, bool]:
-            return compress_clip(u8[i], np.random.default_rng(int(seeds[i])), rec.crf[i], rec.profile[i])
 
-        n_workers = workers if workers > 0 else min(b, os.cpu_count() or 1)
-        if n_workers > 1 and b > 1:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                results = list(pool.map(run, range(b)))
-        else:
-            results = [run(i) for i in range(b)]
-        rec.crf = [r[1] for r in results]
-        rec.profile = [r[2] for r in results]
-        rec.h264_ok = [r[3] for r in results]
-        out = torch.from_numpy(np.stack([r[0] for r in results])).to(dev).permute(0, 1, 4, 2, 3)
-    return out.contiguous(), rec
+def _blur_and_noise(hr: Tensor, rng: np.random.Generator, opt: Stage2Options, rec: Stage2Record) -> Tensor:
+    """Steps 1 and 2: one blur kernel per clip, noise per frame (none on a clean clip)."""
+    b, t, c, h, w = hr.shape
+    dev = hr.device
+    rec.clean = (rng.random(b) < opt.clean_prob).tolist() if opt.clean_prob > 0 else [False] * b
+    # a clean clip keeps its drawn kernel in the record, unused
+    rec.blur = [sample_blur(rng) for _ in range(b)]
+    kernels = np.stack([_IDENTITY_KERNEL if cl else gaussian_kernel(p) for p, cl in zip(rec.blur, rec.clean)])
+    x = _blur_batch(hr.float(), torch.from_numpy(kernels).float().to(dev))
+    rec.noise_sigma = rng.uniform(*NOISE_SIGMA_RANGE, size=(b, t))
+    rec.noise_sigma[np.asarray(rec.clean, dtype=bool)] = 0.0
+    rec.noise_gray = rng.random((b, t)) < 0.5
+    # the noise fields are drawn on the device from a generator seeded by ``rng`` (fast on GPUs;
+    # reproducible for a given seed and device type)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(rng.integers(0, 2 ** 63 - 1)))
+    color = torch.randn((b, t, c, h, w), generator=gen, device=dev)
+    gray = torch.randn((b, t, 1, h, w), generator=gen, device=dev)
+    is_gray = torch.from_numpy(rec.noise_gray).to(dev)[:, :, None, None, None]
+    sigma = torch.from_numpy(rec.noise_sigma / 255.0).float().to(dev)[:, :, None, None, None]
+    return (x + torch.where(is_gray, gray.expand_as(color), color) * sigma).clamp_(0, 1)
+
+
+def _resize(x: Tensor, rng: np.random.Generator, opt: Stage2Options, rec: Stage2Record) -> Tensor:
+    """Step 3: x1/scale, one mode per clip, no antialias (unless ``antialias_prob`` draws it)."""
+    b, t, c, h, w = x.shape
+    s = opt.scale
+    rec.resize = [RESIZE_MODES_TORCH[int(rng.integers(0, 3))] for _ in range(b)]
+    aa = (rng.random(b) < opt.antialias_prob).tolist() if opt.antialias_prob > 0 else [False] * b
+    rec.antialias = [a and m != "area" for a, m in zip(aa, rec.resize)]
+    lr = x.new_empty(b, t, c, h // s, w // s)
+    for mode, anti in set(zip(rec.resize, rec.antialias)):
+        idx = [i for i, key in enumerate(zip(rec.resize, rec.antialias)) if key == (mode, anti)]
+        sel = x[idx].reshape(len(idx) * t, c, h, w)
+        kw = {} if mode == "area" else {"align_corners": False, "antialias": anti}
+        lr[idx] = F.interpolate(sel, size=(h // s, w // s), mode=mode, **kw).reshape(len(idx), t, c, h // s, w // s)
+    return lr
+
+
+def _vq_step(lr: Tensor, degrader: VQDegrader, opt: Stage2Options, topk: list[TopK]) -> Tensor:
+    """Step 4: the VQ degradation with one ``(k1, k2, k3)`` per clip, ``opt.vq_chunk`` frames a call."""
+    b, t, c, h, w = lr.shape
+    dev = lr.device
+    flat = lr.reshape(b * t, c, h, w)
+    ks = {name: torch.tensor([getattr(k, name) for k in topk for _ in range(t)], dtype=torch.int64, device=dev)
+          for name in ("top", "mid", "bottom")}
+    sig = opt.vq_colour_sigma
+    g = torch.from_numpy(_usm_kernel(2 * math.ceil(3 * sig), sig)).to(flat.dtype).to(dev) if sig > 0 else None
+    outs = []
+    for s in range(0, b * t, opt.vq_chunk):
+        e = min(s + opt.vq_chunk, b * t)
+        out = degrader.degrade(flat[s:e], ks["top"][s:e], ks["mid"][s:e], ks["bottom"][s:e])
+        if g is not None:  # keep the input's content below the Gaussian's scale
+            out = out + _sep_blur(flat[s:e] - out, g)
+        outs.append(out)
+    return torch.cat(outs).reshape(b, t, c, h, w)
+
+
+def _h264_step(lr: Tensor, rng: np.random.Generator, opt: Stage2Options, rec: Stage2Record) -> Tensor:
+    """Steps 5 and 6: the truncating uint8 cast, then H.264 per clip (when ``opt.h264``); retries draw
+    from per-clip child generators so the threads stay deterministic."""
+    b = lr.shape[0]
+    settings = [sample_h264(rng) for _ in range(b)]
+    rec.crf = [s[0] for s in settings]
+    rec.profile = [s[1] for s in settings]
+    if not opt.h264:
+        rec.h264_ok = [False] * b
+        return (lr * 255.0).floor_().div_(255.0)
+    u8 = (lr * 255.0).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+    seeds = rng.integers(0, 2 ** 63 - 1, size=b)
+
+    def run(i: int) -> tuple[np.ndarray, float, str, bool]:
+        return compress_clip(u8[i], np.random.default_rng(int(seeds[i])), rec.crf[i], rec.profile[i])
+
+    n_workers = opt.workers if opt.workers > 0 else min(b, os.cpu_count() or 1)
+    if n_workers > 1 and b > 1:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            results = list(pool.map(run, range(b)))
+    else:
+        results = [run(i) for i in range(b)]
+    rec.crf = [r[1] for r in results]
+    rec.profile = [r[2] for r in results]
+    rec.h264_ok = [r[3] for r in results]
+    return torch.from_numpy(np.stack([r[0] for r in results])).to(lr.device).permute(0, 1, 4, 2, 3).contiguous()
 
 
 def zoom_clips(hr: Tensor, rng: np.random.Generator, prob: float, max_zoom: float = 1.5) -> tuple[Tensor, list[float]]:

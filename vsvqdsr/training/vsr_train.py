@@ -48,7 +48,7 @@ from ..log import get_logger, progress_enabled
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, atomic_torch_save, atomic_write, atomic_write_bytes, load_state_dict
-from .degradations import stage2_degrade, usm_sharp, zoom_clips
+from .degradations import Stage2Options, stage2_degrade, usm_sharp, zoom_clips
 from .loop import setup_distributed
 from .losses import gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
 from .perceptual import VSR_KINDS, PerceptualWeights, build_perceptual
@@ -100,6 +100,11 @@ class TrainConfig:
     threads: int = 0
     precision: str = "auto"  # auto | fp32 | bf16 (autocast of the forward passes; training.precision)
     intervals: list[int] = field(default_factory=lambda: [1, 2, 3])
+
+    def stage2_options(self) -> Stage2Options:
+        """The stage-2 degradation options of this run."""
+        return Stage2Options(topk_mode=self.topk_mode, h264=self.h264, clean_prob=self.clean_prob,
+                             antialias_prob=self.antialias_prob, vq_colour_sigma=self.vq_colour_sigma)
 
     def validate(self) -> None:
         if self.stage not in (1, 2):
@@ -352,9 +357,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             rng = np.random.default_rng((cfg.seed, rank, it, 2))
             if cfg.zoom_prob > 0:  # its own stream: the paper's draws stay as they were
                 gt, _ = zoom_clips(gt, np.random.default_rng((cfg.seed, rank, it, 3)), cfg.zoom_prob, cfg.zoom_max)
-            lr, _ = stage2_degrade(gt, rng, degrader, topk_mode=cfg.topk_mode, h264=cfg.h264,
-                                   clean_prob=cfg.clean_prob, antialias_prob=cfg.antialias_prob,
-                                   vq_colour_sigma=cfg.vq_colour_sigma)
+            lr, _ = stage2_degrade(gt, rng, degrader, cfg.stage2_options())
         losses: dict[str, Tensor] = {}
         net_g.train()
         with autocast(prec, dev):  # forward passes and losses; backward outside (fp32 master weights)
