@@ -34,22 +34,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..log import get_logger, progress_enabled
+from ..log import get_logger
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
-from ..weights.loading import WeightsError, atomic_torch_save, atomic_write, atomic_write_bytes, load_state_dict
+from ..weights.loading import WeightsError, atomic_write, atomic_write_bytes, load_state_dict
 from .degradations import Stage2Options, stage2_degrade, usm_sharp, zoom_clips
-from .loop import setup_distributed
+from .loop import (LossLog, ema_update, finish_distributed, load_checkpoint, progress_bar, save_checkpoint,
+                   setup_distributed, wrap_ddp)
 from .losses import gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
 from .perceptual import VSR_KINDS, PerceptualWeights, build_perceptual
 from .precision import TRAIN_PRECISIONS, autocast, resolve_train_precision
@@ -157,10 +156,7 @@ def load_run_checkpoint(path: str | os.PathLike) -> dict:
     p = _checkpoint_path(str(path)) or Path(path)
     if not p.is_file():
         raise WeightsError(f"no run checkpoint at {path}")
-    try:
-        return torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{p}: not a readable run checkpoint ({type(e).__name__}: {e})") from e
+    return load_checkpoint(p)
 
 
 def init_generator_weights(init: str) -> tuple[dict[str, Tensor] | None, dict[str, Tensor] | None, str]:
@@ -249,158 +245,237 @@ def _worker_init(_: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------- training
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Run (or resume) training; returns a summary (iterations done, last losses, iterations/s)."""
-    from tqdm import tqdm
+@dataclass
+class _Nets:
+    """G, its EMA, D (stage 2 with a GAN term only) and their optimisers; ``g_train``/``d_train`` are
+    the modules the step calls (DDP-wrapped under torchrun)."""
 
-    from .data import ClipSampler, TrainClips, find_sources
+    g: RecurrentVSR
+    ema: RecurrentVSR
+    d: MultiScaleDiscriminator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    g_train: nn.Module | None = None
+    d_train: nn.Module | None = None
 
-    cfg.validate()
-    dev, rank, world, _ = setup_distributed(cfg.device)
-    main = rank == 0
-    prec = resolve_train_precision(cfg.precision, dev)
-    if cfg.workers < 0:  # auto: half the cores per process, 1 to 4
+    def state(self, cfg: TrainConfig, it: int, history: list[dict], percep_kind: str) -> dict:
+        """The resumable checkpoint (plain tensors, lists and numbers)."""
+        state = {"stage": cfg.stage, "iter": it, "params": self.g.state_dict(), "params_ema": self.ema.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "history": history, "config": json.dumps(asdict(cfg)),
+                 "perceptual": percep_kind}
+        if self.d is not None and self.opt_d is not None:
+            state["params_d"] = self.d.state_dict()
+            state["opt_d"] = self.opt_d.state_dict()
+        return state
+
+    def load(self, state: dict) -> None:
+        """Resume from :meth:`state` (D only when both the run and the checkpoint have one)."""
+        self.g.load_state_dict(state["params"])
+        self.ema.load_state_dict(state["params_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.d is not None and self.opt_d is not None and "params_d" in state:
+            self.d.load_state_dict(state["params_d"])
+            self.opt_d.load_state_dict(state["opt_d"])
+
+
+@dataclass
+class _Stage2Parts:
+    """What stage 2 adds: the VQ degrader (None: basic operators + H.264 only) and the perceptual
+    module (None: off) with the name of its kind."""
+
+    degrader: nn.Module | None = None
+    percep: nn.Module | None = None
+    percep_kind: str = "none"
+
+
+def _set_threads(cfg: TrainConfig, dev: torch.device, world: int) -> None:
+    """Resolve ``workers = -1`` (half the cores per process, 1 to 4) and set torch's CPU threads."""
+    if cfg.workers < 0:
         cfg.workers = max(1, min(4, (os.cpu_count() or 2) // max(1, world) // 2))
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     elif dev.type == "cpu":
         # leave one core per data worker: oversubscribed CPUs train many times slower
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world) - cfg.workers))
-    out = Path(cfg.out)
-    ck_latest = out / "checkpoints" / "latest.pt"
-    lr_g = cfg.lr if cfg.lr is not None else STAGE_LR[cfg.stage]
-    lr_d = cfg.lr_d if cfg.lr_d is not None else STAGE_LR[2]
-    torch.manual_seed(cfg.seed + rank)
 
-    # data
-    sources = find_sources(cfg.data, cfg.frames)
-    sampler = ClipSampler(sources, cfg.frames, cfg.patch, tuple(cfg.intervals))
-    dataset = TrainClips(sampler, cfg.stage, seed=cfg.seed)
 
-    # networks
-    net_g = RecurrentVSR(feedback=False).to(dev)
-    net_ema = RecurrentVSR(feedback=False).to(dev).eval().requires_grad_(False)
+def _build_nets(cfg: TrainConfig, dev: torch.device, lr_g: float, lr_d: float) -> _Nets:
+    g = RecurrentVSR(feedback=False).to(dev)
+    ema = RecurrentVSR(feedback=False).to(dev).eval().requires_grad_(False)
     # gan_weight 0 (a fidelity fine-tune) trains no discriminator at all
-    net_d = MultiScaleDiscriminator().to(dev) if cfg.stage == 2 and cfg.gan_weight > 0 else None
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=lr_g, betas=(0.9, 0.99))
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=lr_d, betas=(0.9, 0.99)) if net_d is not None else None
-    start, history = 0, []
+    d = MultiScaleDiscriminator().to(dev) if cfg.stage == 2 and cfg.gan_weight > 0 else None
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=(0.9, 0.99)) if d is not None else None
+    return _Nets(g, ema, d, opt_g, opt_d)
+
+
+def _resume_or_start(cfg: TrainConfig, nets: _Nets, out: Path, main: bool, lr_g: float,
+                     lr_d: float) -> tuple[int, list[dict]]:
+    """Load ``OUT/checkpoints/latest.pt`` when there is one, else initialise G from ``cfg.init`` and
+    write ``config.json``; returns ``(first iteration, loss history)``."""
+    ck_latest = out / "checkpoints" / "latest.pt"
     if ck_latest.is_file():
         state = load_run_checkpoint(ck_latest)
         if int(state["stage"]) != cfg.stage:
             raise ValueError(f"{out} holds a stage-{state['stage']} run; use another --out for stage {cfg.stage}")
-        net_g.load_state_dict(state["params"])
-        net_ema.load_state_dict(state["params_ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        if net_d is not None and "params_d" in state:
-            net_d.load_state_dict(state["params_d"])
-            opt_d.load_state_dict(state["opt_d"])
-        start, history = int(state["iter"]), list(state.get("history", []))
+        nets.load(state)
+        start = int(state["iter"])
         if main:
             log.info(f"train-vsr: resuming {out} at iteration {start}")
+        return start, list(state.get("history", []))
+    g_sd, ema_sd, how = init_generator_weights(cfg.init)
+    if g_sd is not None:
+        nets.g.load_state_dict(g_sd)
+        nets.ema.load_state_dict(ema_sd)
     else:
-        g_sd, ema_sd, how = init_generator_weights(cfg.init)
-        if g_sd is not None:
-            net_g.load_state_dict(g_sd)
-            net_ema.load_state_dict(ema_sd)
-        else:
-            net_ema.load_state_dict(net_g.state_dict())
-        if main:
-            log.info(f"train-vsr: stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if net_d else ""))
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode("utf-8"))
-    if start >= cfg.iters:
-        if main:
-            log.info(f"train-vsr: already at iteration {start} >= {cfg.iters}; nothing to do")
-        return {"iter": start, "history": history[-1:] if history else [], "its_per_s": 0.0}
+        nets.ema.load_state_dict(nets.g.state_dict())
+    if main:
+        log.info(f"train-vsr: stage {cfg.stage}: G from {how}; LR G {lr_g:g}" + (f", D {lr_d:g}" if nets.d else ""))
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode("utf-8"))
+    return 0, []
 
-    degrader = percep = None
-    percep_kind = "none"
-    if cfg.stage == 2:
-        if cfg.degrader and cfg.degrader.lower() != "none":
-            from ..weights.degrader import load_degrader
-            degrader = load_degrader(cfg.degrader).to(dev)
-        elif main:
-            log.info("train-vsr: stage 2 without a VQ degradation model (--degrader none): basic operators + "
-                     "H.264 only")
-        percep, percep_kind = (build_perceptual(cfg.perceptual, VSR_KINDS, PerceptualWeights(cfg.vgg_weights))
-                               if cfg.percep_weight > 0 else (None, "none"))
-        if percep is not None:
-            percep = percep.to(dev)
-        if main:
-            log.info(f"train-vsr: perceptual loss: {percep_kind}")
 
-    g_train: nn.Module = net_g
-    d_train: nn.Module | None = net_d
-    if world > 1:
-        ids = [dev.index] if dev.type == "cuda" else None
-        g_train = nn.parallel.DistributedDataParallel(net_g, device_ids=ids)
-        if net_d is not None:
-            d_train = nn.parallel.DistributedDataParallel(net_d, device_ids=ids)
+def _stage2_parts(cfg: TrainConfig, dev: torch.device, main: bool) -> _Stage2Parts:
+    parts = _Stage2Parts()
+    if cfg.stage != 2:
+        return parts
+    if cfg.degrader and cfg.degrader.lower() != "none":
+        from ..weights.degrader import load_degrader
+        parts.degrader = load_degrader(cfg.degrader).to(dev)
+    elif main:
+        log.info("train-vsr: stage 2 without a VQ degradation model (--degrader none): basic operators + "
+                 "H.264 only")
+    if cfg.percep_weight > 0:
+        parts.percep, parts.percep_kind = build_perceptual(cfg.perceptual, VSR_KINDS,
+                                                           PerceptualWeights(cfg.vgg_weights))
+    if parts.percep is not None:
+        parts.percep = parts.percep.to(dev)
+    if main:
+        log.info(f"train-vsr: perceptual loss: {parts.percep_kind}")
+    return parts
 
-    loader = torch.utils.data.DataLoader(
+
+def _loader(dataset, cfg: TrainConfig, start: int, rank: int, world: int, dev: torch.device):
+    """Batches of iterations ``start..iters`` of this rank (the sample numbers fix every draw, so a
+    resumed run sees what an uninterrupted one would)."""
+    return torch.utils.data.DataLoader(
         dataset, batch_sampler=_IndexBatches(start, cfg.iters, cfg.batch, rank, world),
         num_workers=cfg.workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=2 if cfg.workers > 0 else None, worker_init_fn=_worker_init if cfg.workers > 0 else None)
 
-    bar = tqdm(total=cfg.iters, initial=start, desc=f"train-vsr stage {cfg.stage}", unit="it",
-               file=sys.stderr, disable=not (progress and main and progress_enabled()), dynamic_ncols=True)
+
+def _lr_gt(batch, cfg: TrainConfig, dev: torch.device, rank: int, it: int,
+           s2: _Stage2Parts) -> tuple[Tensor, Tensor]:
+    """The LR input and GT of one batch: stage 1's come from the data workers; stage 2 degrades the
+    GT here, on the training device, from a random stream fixed by (seed, rank, iteration)."""
+    if cfg.stage == 1:
+        lr, gt = (x.to(dev, non_blocking=True) for x in batch)
+        return lr, gt
+    gt = batch.to(dev, non_blocking=True)
+    rng = np.random.default_rng((cfg.seed, rank, it, 2))
+    if cfg.zoom_prob > 0:  # its own stream: the paper's draws stay as they were
+        gt, _ = zoom_clips(gt, np.random.default_rng((cfg.seed, rank, it, 3)), cfg.zoom_prob, cfg.zoom_max)
+    lr, _ = stage2_degrade(gt, rng, s2.degrader, cfg.stage2_options())
+    return lr, gt
+
+
+def _g_loss(cfg: TrainConfig, nets: _Nets, s2: _Stage2Parts, sr: Tensor, gt: Tensor,
+            losses: dict[str, Tensor]) -> Tensor:
+    """G's total loss, each term also into ``losses``: stage 1 L1 against the USM-sharpened GT;
+    stage 2 L1 (+ gradient, halo) + perceptual + LSGAN, each with its weight."""
+    if cfg.stage == 1:
+        losses["l1"] = l1_loss(sr, usm_sharp(gt))
+        return losses["l1"]
+    frames = sr.shape[0] * sr.shape[1]
+    sr_f, gt_f = sr.reshape(frames, *sr.shape[2:]), gt.reshape(frames, *gt.shape[2:])
+    losses["l1"] = l1_loss(sr, usm_sharp(gt) if cfg.usm_gt else gt)
+    loss = losses["l1"]
+    if cfg.grad_weight > 0:
+        losses["grad"] = gradient_l1_loss(sr, gt)
+        loss = loss + cfg.grad_weight * losses["grad"]
+    if cfg.halo_weight > 0:
+        losses["halo"] = halo_loss(sr, gt)
+        loss = loss + cfg.halo_weight * losses["halo"]
+    if s2.percep is not None:
+        losses["percep"] = s2.percep(sr_f, gt_f)
+        loss = loss + cfg.percep_weight * losses["percep"]
+    if nets.d is not None:
+        nets.d.requires_grad_(False)
+        losses["gan_g"] = lsgan_loss(nets.d(sr_f), True)  # raw module: no DDP hooks in the G step
+        loss = loss + cfg.gan_weight * losses["gan_g"]
+    return loss
+
+
+def _d_step(nets: _Nets, sr: Tensor, gt: Tensor, losses: dict[str, Tensor], prec: str) -> None:
+    """One LSGAN update of D on the GT (real) and the detached SR (fake) frames, in one call."""
+    assert nets.d is not None and nets.d_train is not None and nets.opt_d is not None
+    nets.d.requires_grad_(True)
+    frames = sr.shape[0] * sr.shape[1]
+    gt_f, sr_f = gt.reshape(frames, *gt.shape[2:]), sr.reshape(frames, *sr.shape[2:])
+    with autocast(prec, gt.device):
+        preds = nets.d_train(torch.cat([gt_f, sr_f.detach()]))
+        losses["d_real"] = lsgan_loss([p[:frames] for p in preds], True)
+        losses["d_fake"] = lsgan_loss([p[frames:] for p in preds], False)
+    nets.opt_d.zero_grad(set_to_none=True)
+    (losses["d_real"] + losses["d_fake"]).backward()
+    nets.opt_d.step()
+
+
+def _train_step(cfg: TrainConfig, nets: _Nets, s2: _Stage2Parts, lr: Tensor, gt: Tensor,
+                prec: str) -> dict[str, Tensor]:
+    """One iteration: the G update, the EMA update, then (with a discriminator) the D update. The
+    forward passes and losses run under ``prec``'s autocast (:mod:`.precision`), backward outside it."""
+    assert nets.g_train is not None
+    losses: dict[str, Tensor] = {}
+    nets.g.train()
+    with autocast(prec, lr.device):  # fp32 master weights
+        sr = nets.g_train(lr)
+        loss_g = _g_loss(cfg, nets, s2, sr, gt, losses)
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.opt_g.step()
+    ema_update(nets.ema, nets.g, cfg.ema)
+    if nets.d is not None:
+        _d_step(nets, sr, gt, losses, prec)
+    return losses
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Run (or resume) training; returns a summary (iterations done, last losses, iterations/s)."""
+    from .data import ClipSampler, TrainClips, find_sources
+
+    cfg.validate()
+    dev, rank, world, _ = setup_distributed(cfg.device)
+    main = rank == 0
+    prec = resolve_train_precision(cfg.precision, dev)
+    _set_threads(cfg, dev, world)
+    out = Path(cfg.out)
+    lr_g = cfg.lr if cfg.lr is not None else STAGE_LR[cfg.stage]
+    lr_d = cfg.lr_d if cfg.lr_d is not None else STAGE_LR[2]
+    torch.manual_seed(cfg.seed + rank)
+    sampler = ClipSampler(find_sources(cfg.data, cfg.frames), cfg.frames, cfg.patch, tuple(cfg.intervals))
+    dataset = TrainClips(sampler, cfg.stage, seed=cfg.seed)
+    nets = _build_nets(cfg, dev, lr_g, lr_d)
+    start, history = _resume_or_start(cfg, nets, out, main, lr_g, lr_d)
+    if start >= cfg.iters:
+        if main:
+            log.info(f"train-vsr: already at iteration {start} >= {cfg.iters}; nothing to do")
+        return {"iter": start, "history": history[-1:] if history else [], "its_per_s": 0.0}
+    s2 = _stage2_parts(cfg, dev, main)
+    nets.g_train = wrap_ddp(nets.g, dev, world)
+    nets.d_train = wrap_ddp(nets.d, dev, world) if nets.d is not None else None
+    loader = _loader(dataset, cfg, start, rank, world, dev)
+
+    bar = progress_bar(cfg.iters, start, f"train-vsr stage {cfg.stage}", progress and main)
+    losses_log = LossLog(out / "losses.jsonl", main)
     t0 = time.perf_counter()
     it = start
     running: dict[str, list[float]] = {}
     last: dict[str, float] = {}
     for batch in loader:
-        if cfg.stage == 1:
-            lr, gt = (x.to(dev, non_blocking=True) for x in batch)
-        else:
-            gt = batch.to(dev, non_blocking=True)
-            rng = np.random.default_rng((cfg.seed, rank, it, 2))
-            if cfg.zoom_prob > 0:  # its own stream: the paper's draws stay as they were
-                gt, _ = zoom_clips(gt, np.random.default_rng((cfg.seed, rank, it, 3)), cfg.zoom_prob, cfg.zoom_max)
-            lr, _ = stage2_degrade(gt, rng, degrader, cfg.stage2_options())
-        losses: dict[str, Tensor] = {}
-        net_g.train()
-        with autocast(prec, dev):  # forward passes and losses; backward outside (fp32 master weights)
-            sr = g_train(lr)
-            b, t = sr.shape[:2]
-            if cfg.stage == 1:
-                losses["l1"] = l1_loss(sr, usm_sharp(gt))
-                loss_g = losses["l1"]
-            else:
-                sr_f = sr.reshape(b * t, *sr.shape[2:])
-                gt_f = gt.reshape(b * t, *gt.shape[2:])
-                losses["l1"] = l1_loss(sr, usm_sharp(gt) if cfg.usm_gt else gt)
-                loss_g = losses["l1"]
-                if cfg.grad_weight > 0:
-                    losses["grad"] = gradient_l1_loss(sr, gt)
-                    loss_g = loss_g + cfg.grad_weight * losses["grad"]
-                if cfg.halo_weight > 0:
-                    losses["halo"] = halo_loss(sr, gt)
-                    loss_g = loss_g + cfg.halo_weight * losses["halo"]
-                if percep is not None:
-                    losses["percep"] = percep(sr_f, gt_f)
-                    loss_g = loss_g + cfg.percep_weight * losses["percep"]
-                if net_d is not None:
-                    net_d.requires_grad_(False)
-                    losses["gan_g"] = lsgan_loss(net_d(sr_f), True)  # raw module: no DDP hooks in the G step
-                    loss_g = loss_g + cfg.gan_weight * losses["gan_g"]
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        with torch.no_grad():
-            for pe, pg in zip(net_ema.parameters(), net_g.parameters()):
-                pe.mul_(cfg.ema).add_(pg.detach(), alpha=1 - cfg.ema)
-        if net_d is not None:
-            assert d_train is not None and opt_d is not None
-            net_d.requires_grad_(True)
-            n = gt_f.shape[0]
-            with autocast(prec, dev):
-                preds = d_train(torch.cat([gt_f, sr_f.detach()]))
-                losses["d_real"] = lsgan_loss([p[:n] for p in preds], True)
-                losses["d_fake"] = lsgan_loss([p[n:] for p in preds], False)
-            opt_d.zero_grad(set_to_none=True)
-            (losses["d_real"] + losses["d_fake"]).backward()
-            opt_d.step()
+        lr, gt = _lr_gt(batch, cfg, dev, rank, it, s2)
+        losses = _train_step(cfg, nets, s2, lr, gt, prec)
         it += 1
         for k, v in losses.items():
             running.setdefault(k, []).append(float(v.detach()))
@@ -411,41 +486,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             if main:
                 rec = {"iter": it, "time": time.time(), **last}
                 history.append(rec)
-                with open(out / "losses.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec) + "\n")
+                losses_log.write(rec)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in last.items()})
         if main and (it % cfg.sample_every == 0 or it == cfg.iters):
             with torch.no_grad():
-                _save_strip(lr, net_ema(lr), gt, out / "samples" / f"iter_{it:07d}.png")
+                _save_strip(lr, nets.ema(lr), gt, out / "samples" / f"iter_{it:07d}.png")
         if main and (it % cfg.save_every == 0 or it == cfg.iters):
-            state = {"stage": cfg.stage, "iter": it, "params": net_g.state_dict(),
-                     "params_ema": net_ema.state_dict(), "opt_g": opt_g.state_dict(), "history": history,
-                     "config": json.dumps(asdict(cfg)), "perceptual": percep_kind}
-            if net_d is not None:
-                state["params_d"] = net_d.state_dict()
-                state["opt_d"] = opt_d.state_dict()
-            state = {k: _to_cpu(v) for k, v in state.items()}
-            atomic_torch_save(state, ck_latest)
-            if it % cfg.save_every == 0:
-                atomic_torch_save(state, out / "checkpoints" / f"iter_{it:07d}.pt")
+            ck = out / "checkpoints"
+            every = [ck / f"iter_{it:07d}.pt"] if it % cfg.save_every == 0 else []
+            save_checkpoint(nets.state(cfg, it, history, s2.percep_kind), ck / "latest.pt", *every)
             _plot_losses(history, out / "losses.png")
     bar.close()
     elapsed = time.perf_counter() - t0
     if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+        finish_distributed()
     return {"iter": it, "last": last, "its_per_s": (it - start) / elapsed if elapsed > 0 else 0.0,
-            "history": history, "perceptual": percep_kind, "rank": rank}
-
-
-def _to_cpu(v):
-    if isinstance(v, Tensor):
-        return v.detach().cpu()
-    if isinstance(v, dict):
-        return {k: _to_cpu(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_to_cpu(x) for x in v]
-    return v
+            "history": history, "perceptual": s2.percep_kind, "rank": rank}
 
 
 # ----------------------------------------------------------------------------------------- export
