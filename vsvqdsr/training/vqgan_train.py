@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..log import get_logger, progress_enabled
+from ..log import get_logger
 from ..nets.vqgan import CONFIGS, MultiScaleVQGAN, TopVQGAN, VQGANConfig
 from ..weights.degrader import load_degrader_state, save_degrader
-from ..weights.loading import atomic_torch_save, atomic_write_bytes
-from .loop import setup_distributed
+from ..weights.loading import atomic_write_bytes
+from .loop import (LossLog, finish_distributed, load_checkpoint, progress_bar, save_checkpoint, setup_distributed,
+                   wrap_ddp)
 from .perceptual import VQGAN_KINDS, PerceptualWeights, build_perceptual
 from .precision import autocast, resolve_train_precision
 from .vqgan_data import LQFrameDataset, filter_near_duplicates, list_frames
@@ -91,7 +91,7 @@ def _init_from_stage1(model: MultiScaleVQGAN, disc: NLayerDiscriminator, init: s
     if p.is_dir():
         p = p / "last.pt" if (p / "last.pt").is_file() else p / "degrader.safetensors"
     if p.suffix == ".pt":
-        ck = torch.load(str(p), map_location="cpu", weights_only=True)
+        ck = load_checkpoint(p)
         sd, dsd = ck["model"], ck.get("disc")
     else:
         sd, _ = load_degrader_state(p)
@@ -104,6 +104,166 @@ def _init_from_stage1(model: MultiScaleVQGAN, disc: NLayerDiscriminator, init: s
     if dsd:
         disc.load_state_dict(dsd)
     return len(matched)
+
+
+@dataclass
+class _Run:
+    """The models, optimisers and perceptual term of a run. ``net`` is the autoencoder the step calls
+    (DDP-wrapped under torchrun). The discriminator is called several times per step (real and fake
+    separately, as BatchNorm statistics are per call), which DDP's reducer does not allow, so its
+    gradients are averaged by hand (:meth:`average_disc_grads`)."""
+
+    model: TopVQGAN
+    disc: NLayerDiscriminator
+    opt_ae: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    perc: nn.Module | None
+    perc_kind: str
+    world: int = 1
+    net: nn.Module | None = None
+
+    def state(self, opt: TrainOptions, cfg: VQGANConfig, step: int, history: list[dict]) -> dict:
+        return {"stage": opt.stage, "config": cfg.to_dict(), "step": step,
+                "model": self.model.state_dict(), "disc": self.disc.state_dict(),
+                "opt_ae": self.opt_ae.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "history": json.dumps(history), "options": json.dumps(asdict(opt), default=str)}
+
+    def load(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.disc.load_state_dict(ck["disc"])
+        self.opt_ae.load_state_dict(ck["opt_ae"])
+        self.opt_d.load_state_dict(ck["opt_d"])
+
+    def average_disc_grads(self) -> None:
+        if self.world > 1:
+            for p in self.disc.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad.div_(self.world)
+
+
+def _frames(opt: TrainOptions, out: Path, rank: int) -> list[Path]:
+    """The training frames: images and decoded videos, near-duplicates dropped (``dedup_threshold``)."""
+    groups = list_frames(opt.data, out / "frames", opt.video_step)
+    frames = (filter_near_duplicates(groups, opt.dedup_threshold) if opt.dedup_threshold > 0
+              else [f for g in groups for f in g])
+    if rank == 0:
+        log.info(f"train-degrader: {len(frames)} frames kept of {sum(len(g) for g in groups)} "
+                 f"from {len(groups)} sources")
+    return frames
+
+
+def _learning_rate(opt: TrainOptions, world: int) -> float:
+    """``lr``, else the per-sample base rate (4.5e-6 stage 1, 2e-6 stage 2) times batch times processes."""
+    base = opt.base_lr if opt.base_lr is not None else (4.5e-6 if opt.stage == 1 else 2e-6)
+    return opt.lr if opt.lr is not None else base * opt.batch * world
+
+
+def _build_run(opt: TrainOptions, cfg: VQGANConfig, device: torch.device, lr: float, world: int) -> _Run:
+    """Models, perceptual term and Adam (0.5, 0.9) optimisers; stage 2 trains ``top.*`` at
+    ``top_lr_weight`` times the rate of the rest."""
+    model: TopVQGAN = (MultiScaleVQGAN(cfg) if opt.stage == 2 else TopVQGAN(cfg)).to(device)
+    disc = NLayerDiscriminator(_disc_ndf(opt)).to(device)
+    perc, perc_kind = build_perceptual(opt.perceptual, VQGAN_KINDS,
+                                       PerceptualWeights(opt.vgg_weights, opt.lpips_weights))
+    if perc is not None:
+        perc = perc.to(device)
+    if opt.stage == 2:
+        top = [p for n, p in model.named_parameters() if n.startswith("top.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("top.")]
+        groups_ae = [{"params": top, "lr": lr * opt.top_lr_weight}, {"params": rest, "lr": lr}]
+    else:
+        groups_ae = [{"params": list(model.parameters()), "lr": lr}]
+    opt_ae = torch.optim.Adam(groups_ae, lr=lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+    return _Run(model, disc, opt_ae, opt_d, perc, perc_kind, world)
+
+
+def _disc_ndf(opt: TrainOptions) -> int:
+    return opt.disc_ndf or (16 if opt.config == "lite" else 64)
+
+
+def _resume_or_init(opt: TrainOptions, cfg: VQGANConfig, run: _Run, ckpt_path: Path,
+                    rank: int) -> tuple[int, list[dict]]:
+    """Resume from ``last.pt``, else start from ``opt.init`` (stage 2: the stage-1 run; stage 1: a
+    degrader's top branch, to fine-tune it) or from random weights; returns ``(step, history)``."""
+    if ckpt_path.is_file():
+        ck = load_checkpoint(ckpt_path)
+        if int(ck["stage"]) != opt.stage or ck["config"] != cfg.to_dict():
+            raise ValueError(f"{ckpt_path} is a stage-{ck['stage']} run with another config; use a new --out")
+        run.load(ck)
+        step = int(ck["step"])
+        if rank == 0:
+            log.info(f"train-degrader: resumed {ckpt_path} at step {step}")
+        return step, json.loads(ck.get("history", "[]"))
+    if opt.init:
+        n = _init_from_stage1(run.model, run.disc, opt.init)  # type: ignore[arg-type]
+        if rank == 0:
+            log.info(f"train-degrader: stage {opt.stage} initialised from {opt.init} ({n} tensors)")
+    elif opt.stage == 2 and rank == 0:
+        log.warning("train-degrader: stage 2 without --init starts from random weights")
+    return 0, []
+
+
+def _train_step(run: _Run, opt: TrainOptions, x: Tensor, step: int, prec: str) -> dict[str, Tensor]:
+    """One autoencoder update (L1 + perceptual + codebook + adaptive-weight hinge GAN from
+    ``disc_start``), then one discriminator update on the same batch, reusing the detached
+    reconstruction. Forward passes and losses run under ``prec``'s autocast (:mod:`.precision`),
+    backward outside it. Returns the terms (and ``xr``, the reconstruction)."""
+    assert run.net is not None
+    with autocast(prec, x.device):
+        xr, q_loss = run.net(x)
+        rec = (x - xr).abs()
+        p_loss = torch.zeros((), device=x.device)
+        if run.perc_kind == "lpips":
+            p_loss = run.perc(x, xr).mean()  # type: ignore[misc]
+        nll = rec.mean() + opt.perceptual_weight * p_loss
+        gan_on = step >= opt.disc_start
+        need_d = gan_on or run.perc_kind == "dfm"
+        run.disc.requires_grad_(False)  # the autoencoder pass only needs gradients w.r.t. the image
+        if need_d:
+            logits_fake, f_fake = run.disc(xr, features=True)
+            if run.perc_kind == "dfm":
+                with torch.no_grad():
+                    _, f_real = run.disc(x, features=True)
+                p_loss = sum((a - b.detach()).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
+                nll = rec.mean() + opt.perceptual_weight * p_loss
+        g_loss = torch.zeros((), device=x.device)
+        d_w = torch.zeros((), device=x.device)
+        if gan_on:
+            g_loss = -logits_fake.mean()
+            try:
+                d_w = adaptive_weight(nll, g_loss, run.model.conv_out.weight, opt.disc_weight)
+            except RuntimeError:
+                d_w = torch.zeros((), device=x.device)
+        loss = nll + d_w * g_loss + opt.codebook_weight * q_loss
+    run.opt_ae.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt_ae.step()
+    d_loss = torch.zeros((), device=x.device)
+    run.disc.requires_grad_(True)
+    if need_d:
+        with autocast(prec, x.device):
+            d_loss = hinge_d_loss(run.disc(x.detach()), run.disc(xr.detach()))
+        run.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        run.average_disc_grads()
+        run.opt_d.step()
+    return {"loss": loss, "l1": rec.detach().mean(), "perceptual": p_loss, "codebook": q_loss, "g": g_loss,
+            "d": d_loss, "d_weight": d_w, "xr": xr}
+
+
+def _summary(opt: TrainOptions, cfg: VQGANConfig, run: _Run, step: int, history: list[dict], n_frames: int,
+             lr: float, seconds: float, out: Path) -> dict:
+    first = history[: max(1, min(20, len(history) // 5))]
+    last = history[-max(1, min(20, len(history) // 5)):]
+    return {"stage": opt.stage, "config": cfg.to_dict(), "steps": step, "frames": n_frames,
+            "perceptual": run.perc_kind, "lr": lr, "batch": opt.batch, "world": run.world, "crop": opt.crop,
+            "seconds": round(seconds, 1), "disc_ndf": _disc_ndf(opt),
+            "l1_first": float(np.mean([h["l1"] for h in first])) if history else math.nan,
+            "l1_last": float(np.mean([h["l1"] for h in last])) if history else math.nan,
+            "codebook_last": float(np.mean([h["codebook"] for h in last])) if history else math.nan,
+            "files": {"checkpoint": str(out / "last.pt"), "degrader": str(out / "degrader.safetensors")}}
 
 
 def train_vqgan(opt: TrainOptions) -> dict:
@@ -120,147 +280,45 @@ def train_vqgan(opt: TrainOptions) -> dict:
     if opt.stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {opt.stage}")
 
-    groups = list_frames(opt.data, out / "frames", opt.video_step)
-    frames = (filter_near_duplicates(groups, opt.dedup_threshold) if opt.dedup_threshold > 0
-              else [f for g in groups for f in g])
-    n_all = sum(len(g) for g in groups)
-    if rank == 0:
-        log.info(f"train-degrader: {len(frames)} frames kept of {n_all} from {len(groups)} sources")
+    frames = _frames(opt, out, rank)
     ds = LQFrameDataset(frames, opt.crop, length=max(len(frames), opt.batch * 50), seed=opt.seed + 1000 * rank)
     loader = torch.utils.data.DataLoader(ds, batch_size=opt.batch, shuffle=False, num_workers=opt.workers,
                                          drop_last=True, persistent_workers=opt.workers > 0)
-
-    model: TopVQGAN = (MultiScaleVQGAN(cfg) if opt.stage == 2 else TopVQGAN(cfg)).to(device)
-    ndf = opt.disc_ndf or (16 if opt.config == "lite" else 64)
-    disc = NLayerDiscriminator(ndf).to(device)
-    perc, perc_kind = build_perceptual(opt.perceptual, VQGAN_KINDS,
-                                       PerceptualWeights(opt.vgg_weights, opt.lpips_weights))
-    if perc is not None:
-        perc = perc.to(device)
-    base = opt.base_lr if opt.base_lr is not None else (4.5e-6 if opt.stage == 1 else 2e-6)
-    lr = opt.lr if opt.lr is not None else base * opt.batch * world
-    if opt.stage == 2:
-        top = [p for n, p in model.named_parameters() if n.startswith("top.")]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("top.")]
-        groups_ae = [{"params": top, "lr": lr * opt.top_lr_weight}, {"params": rest, "lr": lr}]
-    else:
-        groups_ae = [{"params": list(model.parameters()), "lr": lr}]
-    opt_ae = torch.optim.Adam(groups_ae, lr=lr, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
-
-    step, history = 0, []
+    lr = _learning_rate(opt, world)
+    run = _build_run(opt, cfg, device, lr, world)
     ckpt_path = out / "last.pt"
-    if ckpt_path.is_file():
-        ck = torch.load(str(ckpt_path), map_location="cpu", weights_only=True)
-        if int(ck["stage"]) != opt.stage or ck["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt_path} is a stage-{ck['stage']} run with another config; use a new --out")
-        model.load_state_dict(ck["model"])
-        disc.load_state_dict(ck["disc"])
-        opt_ae.load_state_dict(ck["opt_ae"])
-        opt_d.load_state_dict(ck["opt_d"])
-        step = int(ck["step"])
-        history = json.loads(ck.get("history", "[]"))
-        if rank == 0:
-            log.info(f"train-degrader: resumed {ckpt_path} at step {step}")
-    elif opt.init:  # stage 2: the stage-1 run; stage 1: a degrader's top branch (fine-tuning it)
-        n = _init_from_stage1(model, disc, opt.init)  # type: ignore[arg-type]
-        if rank == 0:
-            log.info(f"train-degrader: stage {opt.stage} initialised from {opt.init} ({n} tensors)")
-    elif opt.stage == 2 and rank == 0:
-        log.warning("train-degrader: stage 2 without --init starts from random weights")
-
-    # The autoencoder is wrapped in DDP (one forward, one backward per step). The discriminator is
-    # called several times per step (real and fake separately, as BatchNorm statistics are per call),
-    # which DDP's reducer does not allow, so its gradients are averaged by hand instead.
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    disc_net = disc
-
-    def _average_disc_grads() -> None:
-        if world > 1:
-            for p in disc.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad.div_(world)
+    step, history = _resume_or_init(opt, cfg, run, ckpt_path, rank)
+    run.net = wrap_ddp(run.model, device, world)
 
     def save() -> None:
-        if rank != 0:
-            return
-        atomic_torch_save({"stage": opt.stage, "config": cfg.to_dict(), "step": step,
-                            "model": model.state_dict(), "disc": disc.state_dict(),
-                            "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(),
-                            "history": json.dumps(history), "options": json.dumps(asdict(opt), default=str)},
-                           ckpt_path)
-        save_degrader(model, out / "degrader.safetensors", half=True,
-                      extra={"steps": str(step), "perceptual": perc_kind})
+        if rank == 0:
+            save_checkpoint(run.state(opt, cfg, step, history), ckpt_path)
+            save_degrader(run.model, out / "degrader.safetensors", half=True,
+                          extra={"steps": str(step), "perceptual": run.perc_kind})
 
-    from tqdm import tqdm
     t0 = time.time()
-    model.train()
-    disc.train()
-    bar = tqdm(total=opt.steps, initial=step, desc=f"VQGAN stage {opt.stage}",
-               disable=rank != 0 or not progress_enabled(), file=sys.stderr, dynamic_ncols=True)
+    run.model.train()
+    run.disc.train()
+    bar = progress_bar(opt.steps, step, f"VQGAN stage {opt.stage}", rank == 0)
+    losses_log = LossLog(out / "log.jsonl", rank == 0)
     epoch = step // max(1, len(loader))
-    log_f = (out / "log.jsonl").open("a") if rank == 0 else None
     stop = False
     while step < opt.steps and not stop:
         ds.epoch = epoch
         for x in loader:
             x = x.to(device, non_blocking=True)
-            # ---- autoencoder pass ----
-            with autocast(prec, device):  # forward passes and losses; backward outside
-                xr, q_loss = net(x)
-                rec = (x - xr).abs()
-                p_loss = torch.zeros((), device=device)
-                if perc_kind == "lpips":
-                    p_loss = perc(x, xr).mean()
-                nll = rec.mean() + opt.perceptual_weight * p_loss
-                gan_on = step >= opt.disc_start
-                need_d = gan_on or perc_kind == "dfm"
-                disc.requires_grad_(False)  # the autoencoder pass only needs gradients w.r.t. the image
-                if need_d:
-                    logits_fake, f_fake = disc_net(xr, features=True)
-                    if perc_kind == "dfm":
-                        with torch.no_grad():
-                            _, f_real = disc_net(x, features=True)
-                        p_loss = sum((a - b.detach()).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
-                        nll = rec.mean() + opt.perceptual_weight * p_loss
-                g_loss = torch.zeros((), device=device)
-                d_w = torch.zeros((), device=device)
-                if gan_on:
-                    g_loss = -logits_fake.mean()
-                    try:
-                        d_w = adaptive_weight(nll, g_loss, model.conv_out.weight, opt.disc_weight)
-                    except RuntimeError:
-                        d_w = torch.zeros((), device=device)
-                loss = nll + d_w * g_loss + opt.codebook_weight * q_loss
-            opt_ae.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_ae.step()
-            # ---- discriminator pass ----
-            d_loss = torch.zeros((), device=device)
-            disc.requires_grad_(True)
-            if need_d:
-                with autocast(prec, device):
-                    d_loss = hinge_d_loss(disc_net(x.detach()), disc_net(xr.detach()))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                _average_disc_grads()
-                opt_d.step()
+            terms = _train_step(run, opt, x, step, prec)
             step += 1
-            rec_v = float(rec.detach().mean())
-            rec_entry = {"step": step, "loss": float(loss), "l1": rec_v, "perceptual": float(p_loss),
-                         "codebook": float(q_loss), "g": float(g_loss), "d": float(d_loss), "d_weight": float(d_w),
-                         "time": round(time.time() - t0, 2)}
-            history.append({k: rec_entry[k] for k in ("step", "l1", "codebook")})
-            if log_f:
-                log_f.write(json.dumps(rec_entry) + "\n")
-                log_f.flush()
+            entry = {"step": step, "loss": float(terms["loss"]), "l1": float(terms["l1"]),
+                     "perceptual": float(terms["perceptual"]), "codebook": float(terms["codebook"]),
+                     "g": float(terms["g"]), "d": float(terms["d"]), "d_weight": float(terms["d_weight"]),
+                     "time": round(time.time() - t0, 2)}
+            history.append({k: entry[k] for k in ("step", "l1", "codebook")})
+            losses_log.write(entry)
             bar.update(1)
-            bar.set_postfix(l1=f"{rec_v:.4f}", q=f"{float(q_loss):.4f}", p=f"{float(p_loss):.3f}")
+            bar.set_postfix(l1=f"{entry['l1']:.4f}", q=f"{entry['codebook']:.4f}", p=f"{entry['perceptual']:.3f}")
             if rank == 0 and opt.sample_every and step % opt.sample_every == 0:
-                _save_samples(x.detach(), xr.detach(), out / "samples" / f"step_{step:07d}.png")
+                _save_samples(x.detach(), terms["xr"].detach(), out / "samples" / f"step_{step:07d}.png")
             if opt.save_every and step % opt.save_every == 0:
                 save()
             if opt.max_minutes is not None and time.time() - t0 > 60 * opt.max_minutes:
@@ -270,19 +328,8 @@ def train_vqgan(opt: TrainOptions) -> dict:
         epoch += 1
     bar.close()
     save()
-    if log_f:
-        log_f.close()
-    if dist.is_initialized():
-        dist.barrier()
-    first = history[: max(1, min(20, len(history) // 5))]
-    last = history[-max(1, min(20, len(history) // 5)):]
-    summary = {"stage": opt.stage, "config": cfg.to_dict(), "steps": step, "frames": len(frames),
-               "perceptual": perc_kind, "lr": lr, "batch": opt.batch, "world": world, "crop": opt.crop,
-               "seconds": round(time.time() - t0, 1), "disc_ndf": ndf,
-               "l1_first": float(np.mean([h["l1"] for h in first])) if history else math.nan,
-               "l1_last": float(np.mean([h["l1"] for h in last])) if history else math.nan,
-               "codebook_last": float(np.mean([h["codebook"] for h in last])) if history else math.nan,
-               "files": {"checkpoint": str(ckpt_path), "degrader": str(out / "degrader.safetensors")}}
+    finish_distributed()
+    summary = _summary(opt, cfg, run, step, history, len(frames), lr, time.time() - t0, out)
     if rank == 0:
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     return summary
