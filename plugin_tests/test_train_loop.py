@@ -64,8 +64,9 @@ def test_progress_bar_hides_when_asked_or_quiet():
 
     def hidden(**kw) -> bool:
         bar = progress_bar(10, 3, "x", **kw)
+        off = bar.disable
         bar.close()
-        return bar.disable
+        return off
 
     assert not hidden() and hidden(show=False)
     set_verbosity(quiet=1)
