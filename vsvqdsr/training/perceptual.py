@@ -9,15 +9,16 @@ the first of them whose weights are found, in that order, and ``none`` when none
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import nn
 
+from ..log import get_logger
+
 __all__ = ["VSR_KINDS", "VQGAN_KINDS", "PerceptualWeights", "build_perceptual"]
 
-log = logging.getLogger("vsvqdsr")
+log = get_logger(__name__)
 
 #: The kinds ``auto`` tries, in order, for VSR training and for VQGAN training.
 VSR_KINDS: tuple[str, ...] = ("vgg19", "srvgg")
