@@ -10,14 +10,17 @@ convolutions are slower than fp32.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterable
 
 import torch
 
+from ..log import get_logger
+
 __all__ = ["TRAIN_PRECISIONS", "choose_train_precision", "resolve_train_precision", "autocast"]
 
 TRAIN_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+log = get_logger(__name__)
 
 
 def choose_train_precision(precision: str, device_type: str, cpu_caps: Iterable[str] = (),
@@ -44,7 +47,7 @@ def resolve_train_precision(precision: str, device: torch.device) -> str:
     why = ""
     if precision == "auto":
         why = f" (auto on {device.type}" + (f": {summary(caps)})" if device.type == "cpu" else ")")
-    print(f"training precision: {chosen}{why}", file=sys.stderr, flush=True)
+    log.info(f"training precision: {chosen}{why}")
     return chosen
 
 
