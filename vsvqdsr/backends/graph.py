@@ -5,13 +5,21 @@ object with ``run(feeds) -> [outputs]`` on host numpy arrays (``NCHW`` float32 i
 inputs) and ``describe()``. Per backend:
 
 * ``cpu``: option ``engine`` (``openvino`` / ``ort`` / ``torch`` / ``torch_nchw``, default the
-  fastest installed, as for the VSR step) and ``threads``;
-* ``ort``, ``openvino``: those engines directly (``threads``);
+  fastest installed, as for the VSR step), ``threads`` and ``precision``;
+* ``ort``, ``openvino``: those engines directly (``threads``, ``precision``);
 * ``cuda``: torch eager on one GPU (``RunnerSpec.fp16``, ``channels_last`` option);
 * ``trt``: a TensorRT engine built from the ONNX export, cached exactly like the VSR step's
   (:class:`~.engine_cache.EngineCache`: key, lock, atomic write, checksum); options ``engine_dir``,
   ``workspace_mb``, ``opt_level``, ``verbose``;
 * ``torch_trt``: ``torch_tensorrt.compile`` of the module, cached the same way (``engine_dir``).
+
+``precision`` (``"auto"`` / ``"f32"`` / ``"bf16"``) follows the VSR step's one rule
+(:func:`~.precision.resolve`: auto is bf16 on AMX-BF16 CPUs, else f32); onnxruntime's CPU provider
+has no bf16 convolutions, so ``ort`` runs f32 (auto) and refuses an explicit bf16. A graph's
+``keep_f32_ops`` (the degrader's TopK) stay f32 under bf16 with what feeds them from the last
+convolution and what they feed up to the next one: the top-k codebook lookup picks the same entries
+as f32 for the features it is given. Each engine's ``precision`` attribute and ``describe()`` say
+what really ran. No CPU graph engine is cached on disk, so no cache key carries it.
 
 The torch engines run the module itself; every other engine runs its ONNX export
 (:func:`~.onnx_export.export_graph_bytes`), so one graph serves them all. The torch CPU engine
@@ -38,9 +46,9 @@ __all__ = ["GraphDef", "GraphEngine", "TorchGraph", "open_graph", "GRAPH_OPTIONS
 
 #: Options each backend accepts for graphs (``open_graph`` checks them).
 GRAPH_OPTIONS: dict[str, tuple[str, ...]] = {
-    "cpu": ("engine", "threads"),
-    "ort": ("threads",),
-    "openvino": ("threads",),
+    "cpu": ("engine", "threads", "precision"),
+    "ort": ("threads", "precision"),
+    "openvino": ("threads", "precision"),
     "cuda": ("channels_last",),
     "trt": ("engine_dir", "workspace_mb", "opt_level", "verbose"),
     "torch_trt": ("engine_dir",),
@@ -60,6 +68,7 @@ class GraphDef:
         output_dynamic: the output's dynamic axes.
         int_inputs: names of the integer inputs.
         shape_of: ``(image h, w) -> {input name: shape}`` for engines that need concrete shapes.
+        keep_f32_ops: ONNX/OpenVINO op types kept in f32, with their region, under a bf16 precision.
     """
 
     name: str
@@ -70,6 +79,7 @@ class GraphDef:
     output_dynamic: Mapping[int, str]
     shape_of: Callable[[int, int], dict[str, tuple[int, ...]]]
     int_inputs: frozenset[str] = field(default_factory=frozenset)
+    keep_f32_ops: frozenset[str] = field(default_factory=frozenset)
 
     def example(self, h: int, w: int, device: Any = "cpu", dtype: torch.dtype = torch.float32) -> tuple:
         shapes = self.shape_of(h, w)
@@ -100,13 +110,21 @@ class GraphEngine:
 
 
 class TorchGraph(GraphEngine):
-    """The module itself, eager torch (CPU: fp32, channels_last or NCHW; CUDA: fp16 when asked)."""
+    """The module itself, eager torch (CPU: f32 or bf16, channels_last or NCHW; CUDA: fp16 when asked).
+
+    CPU bf16 is autocast over the f32 module (convolutions in bf16); code that must stay exact turns
+    autocast off locally (the degrader's lookup, :meth:`~vsvqdsr.nets.vqgan.DegradeModule.lookup`).
+    """
 
     def __init__(self, g: GraphDef, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 channels_last: bool = True, threads: int | None = None) -> None:
+                 channels_last: bool = True, threads: int | None = None, precision: str | None = None) -> None:
         self.g = g
         self.device = torch.device(device)
         self.dtype = dtype
+        self.precision = None
+        if self.device.type == "cpu":
+            from .precision import resolve
+            self.precision = resolve("auto" if precision is None else precision, "torch")
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if threads and self.device.type == "cpu":
             torch.set_num_threads(int(threads))
@@ -123,13 +141,15 @@ class TorchGraph(GraphEngine):
             if n not in self.g.int_inputs:
                 t = t.to(self.dtype).contiguous(memory_format=self.memory_format)
             args.append(t)
-        y = self.module(*args)
+        with torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bf16"):
+            y = self.module(*args)
         return [y.to("cpu", torch.float32).contiguous().numpy()]
 
     def describe(self) -> str:
         prec = "fp16" if self.dtype == torch.float16 else "fp32"
         if self.device.type == "cpu":
-            return f"torch (torch {torch.__version__}, {self._layout}, {prec}, {torch.get_num_threads()} threads)"
+            return (f"torch (torch {torch.__version__}, {self._layout}, {self.precision}, "
+                    f"{torch.get_num_threads()} threads)")
         return f"cuda (torch {torch.__version__}, {torch.cuda.get_device_name(self.device)}, {prec})"
 
 
@@ -323,6 +343,11 @@ def open_graph(backend: str, g: GraphDef, spec: RunnerSpec, max_hw: tuple[int, i
     threads = options.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    precision = options.get("precision", "auto")
+    if "precision" in options:
+        from .precision import check
+
+        check(precision)  # before any engine is built: one message naming the accepted values
     if name == "cpu":
         from .cpu import ENGINES, default_engine
 
@@ -330,16 +355,16 @@ def open_graph(backend: str, g: GraphDef, spec: RunnerSpec, max_hw: tuple[int, i
         if engine not in ENGINES:
             raise ValueError(f"cpu: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         if engine in ("torch", "torch_nchw"):
-            return TorchGraph(g, "cpu", channels_last=(engine == "torch"), threads=threads)
+            return TorchGraph(g, "cpu", channels_last=(engine == "torch"), threads=threads, precision=precision)
         name = engine
     if name == "ort":
         from .ort import ORTGraph
 
-        return ORTGraph(graph_onnx(g), threads)
+        return ORTGraph(graph_onnx(g), threads, precision)
     if name == "openvino":
         from .openvino import OpenVINOGraph
 
-        return OpenVINOGraph(graph_onnx(g), threads)
+        return OpenVINOGraph(graph_onnx(g), threads, precision, g.keep_f32_ops)
     if name == "cuda":
         from .cuda_streams import cuda_device
 

@@ -35,7 +35,8 @@ def _pad8(h: int, w: int) -> tuple[int, int]:
 
 def degrade_graph(net, k_max: int | Sequence[int]) -> GraphDef:
     """The degrader as a graph: ``x`` ``1,3,H,W`` in [0, 1] and ranks ``k_top/k_mid/k_bottom`` -> ``y``
-    (``k_max``: the constant TopK K, one for all branches or one per branch)."""
+    (``k_max``: the constant TopK K, one for all branches or one per branch). The top-k lookup (the
+    distances, TopK and codebook Gathers) stays f32 under a bf16 precision (``keep_f32_ops``)."""
     from ..nets.vqgan import DegradeModule
 
     img = {2: "h", 3: "w"}
@@ -43,7 +44,8 @@ def degrade_graph(net, k_max: int | Sequence[int]) -> GraphDef:
     kk = (k_max,) * 3 if isinstance(k_max, int) else tuple(k_max)
     return GraphDef(name=f"degrader-k{'-'.join(str(k) for k in kk)}", module=DegradeModule(net, k_max), inputs=("x",) + ks, output="y",
                     image_dynamic=img, output_dynamic=img, int_inputs=frozenset(ks),
-                    shape_of=lambda h, w: {"x": (1, 3, h, w), **{k: (1,) for k in ks}})
+                    shape_of=lambda h, w: {"x": (1, 3, h, w), **{k: (1,) for k in ks}},
+                    keep_f32_ops=frozenset({"TopK"}))
 
 
 def sisr_graph(net: nn.Module, in_ch: int = 3) -> GraphDef:
@@ -75,7 +77,8 @@ class DegradeRunner:
     Args:
         net: a :class:`~vsvqdsr.nets.vqgan.MultiScaleVQGAN` (float32, CPU; the runner copies it).
         spec: frame size, ``fp16``, ``device_id``, ``host_dtype``.
-        backend: a backend name or ``"auto"``; ``options`` go to it (see :mod:`.graph`).
+        backend: a backend name or ``"auto"``; ``options`` go to it (see :mod:`.graph`; the CPU
+            engines take ``precision``, and the top-k lookup stays f32 under bf16).
         k_max: the graph's constant TopK K: one int for every branch, or (top, middle, bottom);
             every rank asked for must be at most its branch's K.
         max_pixels, tile, overlap: frames with more than ``max_pixels`` pixels run in tiles.
@@ -124,6 +127,11 @@ class DegradeRunner:
             self.frames += 1
         return np.ascontiguousarray(y, dtype=self.spec.host_dtype)
 
+    @property
+    def precision(self) -> str | None:
+        """The precision the engine runs (``"f32"`` / ``"bf16"`` on the CPU engines, else None)."""
+        return getattr(self.engine, "precision", None)
+
     def describe(self) -> str:
         return self.engine.describe()
 
@@ -135,6 +143,7 @@ class SISRRunner:
         net: the network (float32, CPU), with a ``scale`` attribute.
         spec: the largest frame size (tiles are at most ``tile + 2 pad`` pixels a side), fp16, device.
         tile: tile edge in LR pixels (0: the whole frame); ``pad``: reflect margin around each tile.
+        options: go to the backend (see :mod:`.graph`; the CPU engines take ``threads``, ``precision``).
     """
 
     def __init__(self, net: nn.Module, spec: RunnerSpec, backend: str = "auto", tile: int = 256,
@@ -171,6 +180,11 @@ class SISRRunner:
                 out[:, y0 * s:y1 * s, x0 * s:x1 * s] = res[0, :, pad * s:pad * s + (y1 - y0) * s,
                                                            pad * s:pad * s + (x1 - x0) * s]
         return np.ascontiguousarray(out, dtype=self.spec.host_dtype)
+
+    @property
+    def precision(self) -> str | None:
+        """The precision the engine runs (``"f32"`` / ``"bf16"`` on the CPU engines, else None)."""
+        return getattr(self.engine, "precision", None)
 
     def describe(self) -> str:
         return self.engine.describe()

@@ -24,7 +24,7 @@ from .onnx_export import export_step_bytes, input_names
 from .precision import resolve
 
 __all__ = ["OPTIONS", "OpenVINORunner", "OpenVINOGraph", "available", "compiled_precision", "create",
-           "compile_config", "read_onnx"]
+           "compile_config", "keep_f32", "read_onnx"]
 
 
 def available() -> bool:
@@ -38,7 +38,7 @@ def available() -> bool:
 def compile_config(threads: int | None, precision: str = "f32") -> dict:
     """The CPU compile configuration of every graph (VSR step, degrader, SISR): the one place a
     precision or performance hint is set. ``precision`` is a concrete ``"f32"`` or ``"bf16"``
-    (:func:`.precision.resolve` turns ``"auto"`` into one); the image graphs stay at f32."""
+    (:func:`.precision.resolve` turns ``"auto"`` into one)."""
     if precision not in ("f32", "bf16"):
         raise ValueError(f"compile_config: precision must be 'f32' or 'bf16', got {precision!r}")
     return {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
@@ -111,13 +111,65 @@ def compiled_precision(compiled) -> str:
     return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
 
+#: Node types where the region around them is kept f32 stops: the convolutions (the bf16 work)
+#: and the graph's inputs and outputs.
+_REGION_STOPS = frozenset({"Convolution", "GroupConvolution", "ConvolutionBackpropData", "Parameter", "Result"})
+
+
+def keep_f32(core, model, op_types: frozenset[str] | set[str]):
+    """``model`` with every node of a type in ``op_types`` kept in f32 under a bf16 (or f16)
+    inference precision, together with what feeds it back to the nearest convolution and what
+    it feeds up to the next one (the degrader's distance MatMul, TopK and codebook Gathers).
+
+    The nodes get OpenVINO's "precise" runtime attribute (``ov::disable_fp16_compression``, the
+    attribute the CPU plugin reads to keep a node's original precision when it enforces the
+    inference precision). Python cannot build that attribute object, so it is written by name and
+    the model goes through IR once (``save_model`` / ``read_model``), which turns the name into the
+    real attribute (``DisablePrecisionConversion``). Returns ``(model, number of nodes kept)``.
+    """
+    import openvino as ov
+
+    def producers(n):
+        return [i.get_source_output().get_node() for i in n.inputs()]
+
+    def consumers(n):
+        return [t.get_node() for o in n.outputs() for t in o.get_target_inputs()]
+
+    kept: dict[str, object] = {}
+    for root in (n for n in model.get_ordered_ops() if n.get_type_name() in op_types):
+        for step in (producers, consumers):
+            todo = [root] if step is producers else consumers(root)
+            while todo:
+                n = todo.pop()
+                name = n.get_friendly_name()
+                if name in kept or n.get_type_name() in _REGION_STOPS:
+                    continue
+                kept[name] = n
+                todo += step(n)
+    if not kept:
+        return model, 0
+    for n in kept.values():
+        n.get_rt_info()["precise_0"] = ""
+    with tempfile.TemporaryDirectory(prefix="vsvqdsr-ov-") as tmp:
+        path = Path(tmp) / "graph.xml"
+        ov.save_model(model, str(path), compress_to_fp16=False)
+        return core.read_model(str(path)), len(kept)
+
+
 class OpenVINOGraph:
     """Any exported graph on the OpenVINO CPU plugin, compiled once per distinct input shape (static
-    shapes run fastest; a runner sees one frame size plus at most a few tile sizes)."""
+    shapes run fastest; a runner sees one frame size plus at most a few tile sizes).
+
+    ``precision`` as for the VSR step (:func:`.precision.resolve`); under bf16 the nodes of the types
+    in ``keep_f32_ops`` and their regions stay f32 (:func:`keep_f32`). ``precision`` afterwards is what
+    the compiled model runs (f32 on a CPU without bf16, whatever was asked).
+    """
 
     name = "openvino"
 
-    def __init__(self, onnx_model: bytes, threads: int | None = None) -> None:
+    def __init__(self, onnx_model: bytes, threads: int | None = None, precision: str = "auto",
+                 keep_f32_ops: frozenset[str] = frozenset()) -> None:
+        self.requested = resolve(precision, "openvino")
         try:
             import openvino as ov
         except ImportError as e:
@@ -125,9 +177,19 @@ class OpenVINOGraph:
         self._ov = ov
         self._core = ov.Core()
         self._model = read_onnx(self._core, onnx_model)
+        self.kept_f32 = 0
+        if self.requested != "f32" and keep_f32_ops:
+            self._model, self.kept_f32 = keep_f32(self._core, self._model, keep_f32_ops)
         self._names = [p.get_any_name() for p in self._model.inputs]
-        self.config = compile_config(threads)
+        self.config = compile_config(threads, self.requested)
         self.threads = self.config["INFERENCE_NUM_THREADS"]
+        offered = set(self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        # what a compile will run (checked against each compiled model in _for): a bf16 request on a
+        # CPU without bf16 compiles to f32
+        self.precision = self.requested if self.requested == "f32" or "BF16" in offered else "f32"
+        if self.precision != self.requested:
+            print(f"vsvqdsr: openvino: precision {self.requested!r} requested, the graph runs {self.precision!r} "
+                  f"(the CPU offers {', '.join(sorted(offered))})", file=sys.stderr, flush=True)
         self._compiled: dict[tuple, object] = {}
         self._requests: dict[tuple, queue.SimpleQueue] = {}
         self._lock = threading.Lock()
@@ -141,6 +203,7 @@ class OpenVINOGraph:
                 model = self._model.clone()
                 model.reshape({n: self._ov.PartialShape(list(s)) for n, s in zip(self._names, key)})
                 compiled = self._core.compile_model(model, "CPU", self.config)
+                self.precision = compiled_precision(compiled)  # the truth, once compiled
                 self._compiled[key] = compiled
                 self._requests[key] = queue.SimpleQueue()
         return compiled, self._requests[key]
@@ -158,7 +221,9 @@ class OpenVINOGraph:
             pool.put(req)
 
     def describe(self) -> str:
-        return f"openvino ({self._version}, CPU, fp32, {self.threads} threads)"
+        asked = "" if self.precision == self.requested else f" ({self.requested} requested)"
+        kept = f", {self.kept_f32} lookup nodes f32" if self.kept_f32 and self.precision != "f32" else ""
+        return f"openvino ({self._version}, CPU, {self.precision}{asked}{kept}, {self.threads} threads)"
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).

@@ -63,11 +63,13 @@ class ORTRunner(HostRunner):
 
 
 class ORTGraph:
-    """Any exported graph (dynamic shapes) on ONNX Runtime's CPU execution provider."""
+    """Any exported graph (dynamic shapes) on ONNX Runtime's CPU execution provider, in f32 (its CPU
+    provider has no bf16 convolution kernels: ``precision="auto"`` is f32, ``"bf16"`` is refused)."""
 
     name = "ort"
 
-    def __init__(self, onnx_model: bytes, threads: int | None = None) -> None:
+    def __init__(self, onnx_model: bytes, threads: int | None = None, precision: str = "auto") -> None:
+        self.precision = resolve(precision, "ort", offers=("f32",))  # no bf16 convolutions in the CPU provider
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -81,7 +83,7 @@ class ORTGraph:
         return self.session.run(None, feeds)  # thread-safe
 
     def describe(self) -> str:
-        return f"ort (onnxruntime {self._version}, CPU, fp32, {self.threads} threads)"
+        return f"ort (onnxruntime {self._version}, CPU, {self.precision}, {self.threads} threads)"
 
 
 #: Options ``create`` accepts (``backends.create`` checks them).

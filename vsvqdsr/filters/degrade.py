@@ -98,7 +98,10 @@ def Degrade(
         fp16: half precision where the backend allows (GPU backends). Default: only for RGBH input.
         max_pixels, tile: frames larger than ``max_pixels`` run in overlapping ``tile`` tiles.
         threads: CPU threads of the CPU engines (None: all cores); passed to the engine.
-        backend_options: passed to the backend (e.g. ``engine="ort"``, ``engine_dir=...``).
+        backend_options: passed to the backend (e.g. ``engine="ort"``, ``engine_dir=...``), among them
+            the CPU engines' ``precision``: ``"auto"`` (default: bf16 on CPUs with AMX-BF16, else
+            f32), ``"f32"`` or ``"bf16"`` (OpenVINO, torch; onnxruntime is f32 only). Under bf16 the
+            convolutions run in bf16 and the top-k lookup (distances, TopK, codebook rows) in f32.
 
     Returns:
         RGBS (RGBH for RGBH input) clip of the same size, with the input's props plus
@@ -118,6 +121,13 @@ def Degrade(
     tile = _int_arg("tile", tile, 64)
     if threads is not None:
         backend_options["threads"] = _int_arg("threads", threads, 1)
+    if "precision" in backend_options:
+        from ..backends.precision import check
+
+        try:
+            check(backend_options["precision"])
+        except ValueError as e:
+            raise _fail(str(e)) from None
     if fp16 is not None and not isinstance(fp16, bool):
         raise _fail(f"fp16 must be True, False or None, got {fp16!r}")
     if model is not None and not isinstance(model, (str, os.PathLike)):

@@ -494,10 +494,12 @@ class DegradeModule(nn.Module):
         """Codebook indices (``B*H*W``) of the ``k``-th nearest entry of every token of ``z``
         (TopK with the constant ``k_max``, default the bottom branch's)."""
         d = z.shape[1]
-        zf = z.permute(0, 2, 3, 1).reshape(-1, d)
-        e = self.net.codebook.embedding.weight
-        dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
-        order = dist.topk(k_max or self.k_max[2], dim=1, largest=False, sorted=True).indices  # N, K
+        # f32 under a bf16 autocast: the lookup is exact for the features it is given
+        with torch.autocast(z.device.type, enabled=False):
+            zf = z.float().permute(0, 2, 3, 1).reshape(-1, d)
+            e = self.net.codebook.embedding.weight.float()
+            dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
+            order = dist.topk(k_max or self.k_max[2], dim=1, largest=False, sorted=True).indices  # N, K
         return order.index_select(1, k.reshape(1) - 1).reshape(-1)  # callers check 1 <= k <= K
 
     def _quantize(self, z: Tensor, k: Tensor, k_max: int) -> Tensor:
