@@ -251,3 +251,180 @@ def test_precision_gate_cli_errors(capsys, tmp_path):
     if not NATIVE_BF16:
         assert main(["precision-gate", "--precision", "bf16", "--emulate", "off"]) == 2
         assert "no bf16 arithmetic" in capsys.readouterr().err
+
+
+# --- the image graphs: Degrade and the SISR models --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lite():
+    from vsvqdsr.weights import load_model
+
+    return load_model("degrade-lite", "degrader")[0]
+
+
+def _small_sisr():
+    import torch
+
+    from vsvqdsr.nets.srvgg import SRVGGCompact
+
+    torch.manual_seed(0)
+    return SRVGGCompact(num_feat=8, num_conv=2).eval()
+
+
+@pytest.mark.parametrize("caps, expected", [(SPR, "bf16"), (AVX2, "f32")])
+def test_image_graphs_follow_the_same_selection(monkeypatch, caps, expected):
+    """The graph engines resolve 'auto' with the VSR step's rule: faked AMX present / absent."""
+    from vsvqdsr.backends.graph import TorchGraph
+    from vsvqdsr.backends.image import sisr_graph
+
+    monkeypatch.setattr(precision, "capabilities", lambda: frozenset(caps))
+    g = TorchGraph(sisr_graph(_small_sisr()), "cpu", precision="auto")
+    assert g.precision == expected and f", {expected}, " in g.describe()
+
+
+@pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
+def test_openvino_graph_asks_for_the_resolved_precision(monkeypatch, capfd):
+    from vsvqdsr.backends.graph import graph_onnx
+    from vsvqdsr.backends.image import sisr_graph
+    from vsvqdsr.backends.openvino import OpenVINOGraph
+
+    onnx = graph_onnx(sisr_graph(_small_sisr()), (8, 8))
+    monkeypatch.setattr(precision, "capabilities", lambda: frozenset(SPR))
+    g = OpenVINOGraph(onnx, threads=1, precision="auto")
+    assert g.requested == "bf16" and g.config["INFERENCE_PRECISION_HINT"] == "bf16"
+    monkeypatch.setattr(precision, "capabilities", lambda: frozenset(AVX2))
+    assert OpenVINOGraph(onnx, threads=1).config["INFERENCE_PRECISION_HINT"] == "f32"
+    g.run({"x": np.zeros((1, 3, 8, 8), np.float32)})
+    (compiled,) = g._compiled.values()
+    from vsvqdsr.backends.openvino import compiled_precision
+
+    assert g.precision == compiled_precision(compiled) == ("bf16" if NATIVE_BF16 else "f32")
+    if not NATIVE_BF16:
+        assert "(bf16 requested)" in g.describe()
+        assert "precision 'bf16' requested, the graph runs 'f32'" in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
+def test_degrader_lookup_is_marked_f32_for_openvino(lite):
+    """Under bf16 the degrader graph's TopK, the distance MatMul before it and the codebook Gathers
+    after it carry OpenVINO's 'precise' attribute (read back from IR as DisablePrecisionConversion),
+    and OpenVINO's own compression pass honours it: the codebook stays f32, the convolutions do not."""
+    import openvino as ov
+    import openvino._offline_transformations as ot
+
+    from vsvqdsr.backends.graph import graph_onnx
+    from vsvqdsr.backends.image import degrade_graph
+    from vsvqdsr.backends.openvino import keep_f32, read_onnx
+
+    g = degrade_graph(lite, (1, 1, 9))
+    assert g.keep_f32_ops == {"TopK"}
+    core = ov.Core()
+    model, n = keep_f32(core, read_onnx(core, graph_onnx(g)), g.keep_f32_ops)
+    marked = {op.get_friendly_name() for op in model.get_ordered_ops()
+              if any(k.startswith("DisablePrecisionConversion") for k in op.get_rt_info().keys())}
+    types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ordered_ops()}
+    kinds = {types[m] for m in marked}
+    assert len(marked) == n and {"TopK", "MatMul", "Gather"} <= kinds and "Convolution" not in kinds
+    assert sum(t == "TopK" for t in types.values()) == sum(types[m] == "TopK" for m in marked) == 3
+    m2 = model.clone()
+    ot.compress_model_transformation(m2)
+    e = lite.codebook.embedding.weight.detach().numpy()
+    consts = [op for op in m2.get_ordered_ops() if op.get_type_name() == "Constant"]
+    codebook = [c for c in consts if tuple(c.get_output_shape(0)) == e.shape]
+    assert codebook and all(str(c.get_output_element_type(0)) == "<Type: 'float32'>" for c in codebook)
+    conv_w = [c for c in consts if len(c.get_output_shape(0)) == 4]
+    assert conv_w and all(str(c.get_output_element_type(0)) == "<Type: 'float16'>" for c in conv_w)
+
+
+@pytest.mark.parametrize("engine", ["ort", "torch"] + (["openvino"] if HAS_OV else []))
+def test_degrade_and_sisr_runners_carry_the_precision(lite, engine):
+    from vsvqdsr.backends.image import DegradeRunner, SISRRunner
+
+    d = DegradeRunner(lite, RunnerSpec(16, 24), "cpu", k_max=(1, 1, 3), engine=engine, precision="f32", threads=1)
+    s = SISRRunner(_small_sisr(), RunnerSpec(12, 12), "cpu", tile=0, engine=engine, precision="f32", threads=1)
+    for r in (d, s):
+        assert r.precision == "f32" and ", f32, " in r.describe()
+    y = d.run(np.random.default_rng(0).random((3, 16, 24), dtype=np.float32), (1, 1, 2))
+    assert y.shape == (3, 16, 24)
+
+
+def test_torch_graph_bf16_keeps_the_degrader_lookup_exact(lite):
+    """torch bf16 is autocast over the f32 module; the lookup turns it off: for the same features,
+    the entries equal the f32 lookup's (bf16 operands would change them)."""
+    import torch
+
+    from vsvqdsr.nets.vqgan import DegradeModule
+
+    dm = DegradeModule(lite, 9)
+    z = torch.randn(1, lite.config.embed_dim, 12, 20) * 0.5
+    k = torch.tensor([9])
+    ref = dm.lookup(z, k)
+    with torch.autocast("cpu", torch.bfloat16):
+        got = dm.lookup(z, k)
+    assert torch.equal(got, ref)
+
+
+def test_degrade_precision_errors(lite):
+    import vsvqdsr
+
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1)
+    for bad in ("int8", "fp32", 16):
+        with pytest.raises(vs.Error, match=r"^Degrade: precision must be one of 'auto', 'f32', 'bf16', got"):
+            vsvqdsr.Degrade(clip, model="degrade-lite", backend="cpu", precision=bad)
+    with pytest.raises(vs.Error, match=r"^Degrade: precision 'bf16' is not offered by ort; accepted here: 'auto', 'f32'"):
+        vsvqdsr.Degrade(clip, model="degrade-lite", backend="cpu", engine="ort", precision="bf16")
+    out = vsvqdsr.Degrade(clip, model="degrade-lite", backend="cpu", engine="ort", precision="f32")
+    assert out.get_frame(0).props["VQDSR_KTop"] == 1
+
+
+def test_enhance_hr_precision(tmp_path, capsys, monkeypatch):
+    from vsvqdsr.cli.main import main
+    from vsvqdsr.training import enhance
+
+    seen = {}
+    monkeypatch.setattr(enhance, "enhance_dir", lambda *a, **kw: seen.update(kw) or 0)
+    (tmp_path / "in").mkdir()
+    assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o"), "--device", "cpu", "--precision", "int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--precision must be one of 'auto', 'f32', 'bf16', got 'int8'" in err[0]
+    assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o"), "--device", "cpu", "--precision", "f32"]) == 0
+    assert seen["precision"] == "f32"
+    seen.clear()
+    assert main(["enhance-hr", str(tmp_path / "in"), str(tmp_path / "o2"), "--device", "cpu"]) == 0
+    assert "precision" not in seen  # auto: the engines' default
+
+
+def test_eval_sisr_baseline_takes_the_precision(monkeypatch):
+    from vsvqdsr.backends import image
+    from vsvqdsr.evaluation import methods
+
+    seen = {}
+
+    class Spy:
+        def __init__(self, net, spec, backend, tile=0, **options):
+            seen.update(options, backend=backend)
+
+        def run(self, img):
+            return np.zeros((3, img.shape[1] * 4, img.shape[2] * 4), np.float32)
+
+    monkeypatch.setattr(image, "SISRRunner", Spy)
+    monkeypatch.setattr("vsvqdsr.weights.load_model", lambda *a, **kw: (_small_sisr(), None, "x"))
+    lr = np.zeros((1, 4, 4, 3), np.uint8)
+    methods._sisr(methods.Method("m", "sisr", Path("/x"), settings={"tile": 0, "precision": "f32"}), lr)
+    assert seen == {"precision": "f32", "backend": "cpu"}
+    seen.clear()
+    methods._sisr(methods.Method("m", "sisr", Path("/x"), settings={"tile": 0}), lr)
+    assert seen == {"backend": "cpu"}
+
+
+def test_degrader_lookup_under_emulated_bf16(lite):
+    """The lookup kept f32 changes no more entries than a bf16 lookup would, and far fewer at the
+    deep ranks (where bf16-rounded distances tie); the rates are stated in docs/degrade.md."""
+    scene = precision_gate.load_scene(SAMPLE, 0, 1)[:, :, 40:104, 96:192]
+    res = precision_gate.lookup_gate(lite, np.ascontiguousarray(scene), ranks=(1, 50))
+    f32, b16 = res.changed["f32 lookup"], res.changed["bf16 lookup"]
+    for branch in ("top", "middle", "bottom"):
+        assert f32[branch][1] <= b16[branch][1] + 0.01
+        assert f32[branch][50] < b16[branch][50]
+    assert 0 < f32["bottom"][1] < 0.5, res.lines()

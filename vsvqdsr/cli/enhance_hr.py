@@ -25,6 +25,12 @@ def _run(args: argparse.Namespace) -> int:
         import torch
         device = "cuda" if torch.cuda.is_available() else "cpu"
     options = {"engine": args.engine} if args.engine else {}
+    if args.precision != "auto":  # auto is every CPU engine's default; GPU backends take no precision
+        from ..backends.precision import check
+        try:
+            options["precision"] = check(args.precision, "--precision")
+        except ValueError as e:
+            raise CLIError(str(e)) from e
     try:
         n = enhance_dir(src, Path(args.out_dir), args.model, device, args.tile, args.overwrite,
                         backend=args.backend, **options)
@@ -49,6 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None,
                    help="inference backend (cpu, ort, openvino, cuda, trt, torch_trt; default from --device)")
     p.add_argument("--engine", default=None, help="CPU engine for --backend cpu (openvino, ort, torch, torch_nchw)")
+    p.add_argument("--precision", default="auto",
+                   help="CPU engines' precision: auto (bf16 on CPUs with AMX-BF16, else f32), f32, bf16")
     p.add_argument("--tile", type=int, default=256, help="LR tile edge (0 = whole frame)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_run)

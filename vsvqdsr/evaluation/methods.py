@@ -7,7 +7,7 @@ outputs are clamped to [0, 1] and rounded), so every method is scored on what a 
 * ``lanczos`` -- ``resize.Lanczos``, 3 taps; ``nearest`` -- ``resize.Point`` (a lower bound);
 * single-image SR models in :func:`vsvqdsr.weights.fetch.sisr_dir` (``realesr-animevideov3``, ...):
   frame by frame through :class:`vsvqdsr.backends.image.SISRRunner` (setting ``backend``, default
-  ``cpu``: its fastest engine; ``tile``);
+  ``cpu``: its fastest engine; ``tile``; ``precision``, default the CPU engines' ``"auto"``);
 * VSR models (installed names, or ``.safetensors``/``.pth`` files): ``vsvqdsr.Upscale`` with
   ``scene_detect=False`` (every benchmark clip is one shot; a camera move must not be cut).
 """
@@ -149,8 +149,9 @@ def _sisr(method: Method, lr: np.ndarray) -> np.ndarray:
 
     net = load_model(str(method.path), "sisr")[0]
     _, h, w, _ = lr.shape
+    opts = {"precision": method.settings["precision"]} if "precision" in method.settings else {}
     runner = SISRRunner(net, RunnerSpec(h, w), str(method.settings.get("backend", "cpu")),
-                        tile=int(method.settings.get("tile", 0)))
+                        tile=int(method.settings.get("tile", 0)), **opts)  # CPU: precision auto unless set
     out = []
     for f in lr:
         y = runner.run(np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32) / 255.0)

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SCENE_GATE_DB", "BENCH_GATE_PSNR_DB", "BENCH_GATE_SSIMULACRA2", "BF16EmulatedRunner", "SceneResult",
-           "BenchResult", "as_dict", "load_scene", "make_runner", "psnr_rgb", "run_chain", "scene_gate", "benchmark_gate"]
+           "BenchResult", "LookupResult", "as_dict", "load_scene", "lookup_gate", "make_runner", "psnr_rgb", "run_chain",
+           "scene_gate", "benchmark_gate"]
 
 #: Minimum PSNR (dB) of the tested precision against f32, at the last frame and on average.
 SCENE_GATE_DB = 50.0
@@ -271,3 +272,81 @@ def benchmark_gate(net, desc, bench_root: str | os.PathLike, precision: str, eng
 
 def as_dict(result) -> dict:
     return asdict(result)
+
+
+@dataclass
+class LookupResult:
+    """How often the degrader's top-k lookup picks another codebook entry under bf16 than under f32.
+
+    ``changed[mode][branch][rank]``: the fraction of tokens whose rank-``rank`` entry differs from
+    f32's, over all frames; ``mode`` ``"f32 lookup"`` is the engines' graph (bf16 convolutions, the
+    distances, TopK and Gathers in f32), ``"bf16 lookup"`` the same with the distances computed from
+    bf16 operands and stored in bf16 (what the lookup would do if it were not kept f32).
+    """
+
+    frames: int
+    tokens: dict[str, int]
+    ranks: tuple[int, ...]
+    changed: dict[str, dict[str, dict[int, float]]]
+
+    def lines(self) -> list[str]:
+        out = [f"degrader lookup over {self.frames} frames, tokens per branch "
+               + ", ".join(f"{b} {n}" for b, n in self.tokens.items())]
+        for mode, per in self.changed.items():
+            out.append(f"  {mode}: entries changed against f32: " + "; ".join(
+                f"{b} " + ", ".join(f"rank {k} {100 * v:.3f} %" for k, v in ranks.items()) for b, ranks in per.items()))
+        return out
+
+
+def lookup_gate(net, frames: np.ndarray, ranks: Sequence[int] = (1, 50)) -> LookupResult:
+    """Codebook entries chosen with emulated bf16 convolutions against f32 (see :class:`LookupResult`).
+
+    ``net``: a :class:`~vsvqdsr.nets.vqgan.MultiScaleVQGAN`; ``frames``: ``T,3,H,W`` in [0, 1] (H, W
+    multiples of 8). bf16 is emulated as for the VSR step: every convolution's input, weights and
+    output rounded to bf16, f32 accumulation.
+    """
+    import torch
+
+    from ..nets.vqgan import DegradeModule
+
+    k_max = min(max(ranks), net.config.n_embed)
+    ranks = tuple(k for k in ranks if k <= k_max)
+    ref = DegradeModule(net, k_max).eval()
+    emu = DegradeModule(net, k_max).eval()
+    with torch.no_grad():
+        for m in emu.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.copy_(_round_bf16(m.weight))
+                if m.bias is not None:
+                    m.bias.copy_(_round_bf16(m.bias))
+                m.register_forward_pre_hook(lambda _m, args: tuple(_round_bf16(a) for a in args))
+                m.register_forward_hook(lambda _m, _args, out: _round_bf16(out))
+
+    def order(dm, z, bf16_lookup: bool):
+        d = z.shape[1]
+        zf = z.permute(0, 2, 3, 1).reshape(-1, d)
+        e = dm.net.codebook.embedding.weight
+        if bf16_lookup:
+            zf, e = _round_bf16(zf), _round_bf16(e)
+        dist = zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2.0 * zf @ e.t()
+        if bf16_lookup:
+            dist = _round_bf16(dist)
+        return dist.topk(k_max, dim=1, largest=False, sorted=True).indices
+
+    names = ("top", "middle", "bottom")
+    modes = ("f32 lookup", "bf16 lookup")
+    diff = {m: {b: {k: 0 for k in ranks} for b in names} for m in modes}
+    tokens = {b: 0 for b in names}
+    with torch.inference_mode():
+        for f in frames:
+            x = torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))[None] * 2.0 - 1.0
+            zs_ref, zs_emu = ref.net.encode(x), emu.net.encode(x)
+            for b, z_ref, z_emu in zip(names, zs_ref, zs_emu):
+                o_ref = order(ref, z_ref, False)
+                tokens[b] += o_ref.shape[0]
+                for m in modes:
+                    o = order(emu, z_emu, m == "bf16 lookup")
+                    for k in ranks:
+                        diff[m][b][k] += int((o[:, k - 1] != o_ref[:, k - 1]).sum())
+    changed = {m: {b: {k: diff[m][b][k] / tokens[b] for k in ranks} for b in names} for m in modes}
+    return LookupResult(frames=len(frames), tokens=tokens, ranks=ranks, changed=changed)
