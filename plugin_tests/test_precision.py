@@ -428,3 +428,20 @@ def test_degrader_lookup_under_emulated_bf16(lite):
         assert f32[branch][1] <= b16[branch][1] + 0.01
         assert f32[branch][50] < b16[branch][50]
     assert 0 < f32["bottom"][1] < 0.5, res.lines()
+
+
+def test_image_bench_rows_carry_ran_and_peak_share(tmp_path):
+    import json
+
+    from vsvqdsr.cli.main import main
+
+    out = tmp_path / "b.json"
+    assert main(["bench", "--what", "sisr", "--sizes", "16x24", "--frames", "1", "--warmup", "0", "--only", "onnx",
+                 "--json", str(out)]) == 0
+    rows = {r["label"]: r for r in json.loads(out.read_text())["rows"] if r["kind"] in ("sisr", "peak")}
+    ort_row = rows["onnxruntime fp32 (cpu)"]
+    assert ort_row["precision"] == "f32" and ort_row["peak_share"] > 0
+    peaks = {r["precision"]: r for r in rows.values() if r["kind"] == "peak"}
+    assert set(peaks) == {"f32", "bf16"} and all(p["gflops"] > 0 for p in peaks.values())
+    # the share is 2 x MACs x pixels against the GEMM rate of the precision the row ran
+    assert ort_row["peak_share"] * peaks["f32"]["gflops"] * ort_row["ms"] > 0

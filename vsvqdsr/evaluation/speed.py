@@ -20,6 +20,10 @@ for every candidate in a round (the paper's draws: top 1, middle 1, bottom U{1..
 is not imported here; the baseline is the same tiling in torch eager NCHW) against the
 :class:`~vsvqdsr.backends.image.SISRRunner` on every backend/engine.
 
+Both image graphs' CPU rows carry the precision their engine ran (the 'ran' column: an OpenVINO
+bf16 request shows f32 on a CPU without bf16) and their share of the GEMM peak of that precision
+(``2 x conv MACs x pixels / GEMM rate``), fp32 and bf16 GEMMs being timed in the same rounds.
+
 Progress goes to stderr. Figures are medians of interleaved rounds; ratios are within one run.
 """
 from __future__ import annotations
@@ -514,6 +518,58 @@ def _interleaved(fns: dict[str, Any], rows: dict[str, Row], rounds: int, label_s
             rows[label].samples_ms.append((time.perf_counter() - t) * 1000)
 
 
+def graph_macs_per_pixel(module, *args) -> float:
+    """Convolution multiply-adds per input pixel of ``module(*args)`` (forward hooks; ``args[0]`` is
+    the image ``1,C,H,W``)."""
+    import torch
+
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        total += out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
+
+    hs = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.inference_mode():
+            module(*args)
+    finally:
+        for h in hs:
+            h.remove()
+    return total / (args[0].shape[-2] * args[0].shape[-1])
+
+
+def _gemm_peak_fns(rows: dict[str, Row], kind: str, label_size: str) -> dict[str, Any]:
+    """fp32 and bf16 GEMM timings to run in the same interleaved rounds as an image graph's rows
+    (their rows are added to ``rows``; :func:`_peak_shares` turns them into GFLOP/s)."""
+    import torch
+
+    out = {}
+    for prec, n in (("f32", 2048), ("bf16", 2048 if _native_bf16() else 512)):
+        dtype = torch.float32 if prec == "f32" else torch.bfloat16
+        a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
+        torch.mm(a, b)
+        label = f"{'fp32' if prec == 'f32' else 'bf16'} GEMM {n}^3 (cpu)"
+        rows[label] = Row("peak", label, label_size, precision=prec, note=f"{kind} rounds")
+        out[label] = lambda i, a=a, b=b: torch.mm(a, b)
+    return out
+
+
+def _peak_shares(rows: dict[str, Row], macs_per_pixel: float, pixels: int) -> None:
+    """Each CPU row's share of the GEMM peak of the precision it ran (``2 x MACs x pixels / rate``)."""
+    peaks = {}
+    for r in rows.values():
+        if r.kind == "peak" and r.ms:
+            n = int(r.label.split()[2].split("^")[0])
+            r.gflops = 2 * n ** 3 / (r.ms / 1000) / 1e9
+            r.note = f"{r.gflops:.1f} GFLOP/s ({r.note})"
+            r.speedup = None
+            peaks[r.precision] = r.gflops
+    for r in rows.values():
+        if r.kind != "peak" and r.ms and r.precision in peaks:
+            r.peak_share = 2 * macs_per_pixel * pixels / (r.ms / 1000) / 1e9 / peaks[r.precision]
+
+
 def _finish(rows: dict[str, Row], baseline: str) -> list[Row]:
     base = None
     for row in rows.values():
@@ -533,8 +589,12 @@ def _image_candidates(args, available: dict[str, bool], engines=("openvino", "or
     threads = {"threads": args.threads} if args.threads else {}
     names = {"openvino": "openvino fp32 (cpu)", "ort": "onnxruntime fp32 (cpu)", "torch": "torch channels_last fp32 (cpu)",
              "torch_nchw": "torch NCHW fp32 (cpu)"}
-    c = [Candidate(names[e], "cpu", {"engine": e, **threads}) for e in engines
+    c = [Candidate(names[e], "cpu", {"engine": e, "precision": "f32", **threads}) for e in engines
          if e.startswith("torch") or available.get(e)]
+    if "openvino" in engines and available.get("openvino"):  # compiles to f32 without bf16; its 'ran' says so
+        c.append(Candidate("openvino bf16 (cpu)", "cpu", {"engine": "openvino", "precision": "bf16", **threads}))
+    if "torch" in engines and _native_bf16():  # torch's bf16 is a reference path (minutes) without it
+        c.append(Candidate("torch channels_last bf16 (cpu)", "cpu", {"engine": "torch", "precision": "bf16", **threads}))
     if available.get("cuda"):
         c += [Candidate("torch cuda fp32", "cuda", {}, gpu=True), Candidate("torch cuda fp16", "cuda", {}, fp16=True, gpu=True)]
     if available.get("trt"):
@@ -555,6 +615,7 @@ def _make_runners(make, cands: list[Candidate], rows: dict[str, Row], label_size
             _log(f"{label_size}: creating {kind} {cand.label}")
             runners[cand.label] = make(cand)
             row.describe = runners[cand.label].describe()
+            row.precision = getattr(runners[cand.label], "precision", None) or ""
         except Exception as e:  # a backend that cannot run here is reported, not fatal
             row.note = f"failed: {type(e).__name__}: {e}"[:200]
             _log(f"{label_size}: {cand.label}: {row.note}")
@@ -597,13 +658,22 @@ def _bench_degrade(args, available: dict[str, bool], size: tuple[int, int]) -> l
     runners = _make_runners(lambda c: DegradeRunner(net, RunnerSpec(h, w, fp16=c.fp16, device_id=args.device_id),
                                                     c.backend, k_max=k_max, **c.options),
                             cands, rows, label_size, "degrade")
-    fns = {DEGRADE_BASELINE: eager, **{lab: (lambda i, r=r: r.run(frame, draws[i])) for lab, r in runners.items()}}
+    rows[DEGRADE_BASELINE].precision = "f32"
+    fns = {DEGRADE_BASELINE: eager, **{lab: (lambda i, r=r: r.run(frame, draws[i])) for lab, r in runners.items()},
+           **_gemm_peak_fns(rows, "degrade", label_size)}
     for i in range(args.warmup):
         for fn in fns.values():
             fn(args.frames + i)
     _interleaved(fns, rows, args.frames, label_size)
     runners.clear()
-    return _finish(rows, DEGRADE_BASELINE)
+    from ..nets.vqgan import DegradeModule
+
+    hp, wp = -(-h // 8) * 8, -(-w // 8) * 8
+    macs = graph_macs_per_pixel(DegradeModule(net, k_max), torch.rand(1, 3, 64, 64),
+                                *[torch.tensor([1])] * 3) * hp * wp / (h * w)
+    out = _finish(rows, DEGRADE_BASELINE)
+    _peak_shares(rows, macs, h * w)
+    return out
 
 
 #: Label of the SISR baseline (the torch path of HR-SR enhancement and the eval baselines).
@@ -614,7 +684,7 @@ def _bench_sisr(args, available: dict[str, bool], size: tuple[int, int]) -> list
     import torch
 
     from ..backends import RunnerSpec
-    from ..backends.image import SISRRunner
+    from ..backends.image import SISR_PAD, SISRRunner
     from ..weights import WeightsError, load_model
 
     try:
@@ -625,20 +695,29 @@ def _bench_sisr(args, available: dict[str, bool], size: tuple[int, int]) -> list
     label_size = f"{h}x{w}"
     frame = np.random.default_rng(0).random((3, h, w), dtype=np.float32)
     rows: dict[str, Row] = {}
-    base = SISRRunner(net, RunnerSpec(h, w), "cpu", tile=args.tile, engine="torch_nchw")
+    base = SISRRunner(net, RunnerSpec(h, w), "cpu", tile=args.tile, engine="torch_nchw", precision="f32")
     cands = _image_candidates(args, available, engines=("openvino", "ort", "torch"))
     rows[SISR_BASELINE] = Row("sisr", SISR_BASELINE, label_size, describe=f"{name}: {base.describe()}")
     runners = _make_runners(lambda c: SISRRunner(net, RunnerSpec(h, w, fp16=c.fp16, device_id=args.device_id),
                                                  c.backend, tile=args.tile, **c.options),
                             cands, rows, label_size, "sisr")
+    rows[SISR_BASELINE].precision = base.precision or ""
     fns = {SISR_BASELINE: lambda i: base.run(frame),
-           **{lab: (lambda i, r=r: r.run(frame)) for lab, r in runners.items()}}
+           **{lab: (lambda i, r=r: r.run(frame)) for lab, r in runners.items()},
+           **_gemm_peak_fns(rows, "sisr", label_size)}
     for _ in range(args.warmup):
         for fn in fns.values():
             fn(0)
     _interleaved(fns, rows, args.frames, label_size)
     runners.clear()
-    return _finish(rows, SISR_BASELINE)
+    # the tiles' reflect margins are computed too: MACs per LR pixel of the whole frame as tiled
+    tile = args.tile if args.tile > 0 else max(h, w)
+    tiled = sum((min(tile, h - y) + 2 * SISR_PAD) * (min(tile, w - x) + 2 * SISR_PAD)
+                for y in range(0, h, tile) for x in range(0, w, tile))
+    macs = graph_macs_per_pixel(net, torch.rand(1, int(next(net.parameters()).shape[1]), 16, 16)) * tiled / (h * w)
+    out = _finish(rows, SISR_BASELINE)
+    _peak_shares(rows, macs, h * w)
+    return out
 
 
 @dataclass
