@@ -76,7 +76,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 def test_openvino_compile_config_carries_a_concrete_precision():
     from vsvqdsr.backends.openvino import compile_config
 
-    assert compile_config(3)["INFERENCE_PRECISION_HINT"] == "f32"  # the image graphs' default
+    assert compile_config(3)["INFERENCE_PRECISION_HINT"] == "f32"  # the function's default
     assert compile_config(3, "bf16") == {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY",
                                          "INFERENCE_NUM_THREADS": 3}
     with pytest.raises(ValueError, match="'f32' or 'bf16', got 'auto'"):
@@ -84,7 +84,7 @@ def test_openvino_compile_config_carries_a_concrete_precision():
 
 
 @pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
-def test_openvino_image_graph_stays_f32():
+def test_openvino_image_graph_f32_matches_torch():
     import torch
 
     from vsvqdsr.backends.onnx_export import export_graph_bytes
@@ -92,7 +92,7 @@ def test_openvino_image_graph_stays_f32():
 
     conv = torch.nn.Conv2d(3, 4, 3, padding=1).eval()
     onnx = export_graph_bytes(conv, (torch.rand(1, 3, 8, 8),), ["x"], ["y"], {"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}})
-    g = OpenVINOGraph(onnx, threads=1)
+    g = OpenVINOGraph(onnx, threads=1, precision="f32")
     assert g.config["INFERENCE_PRECISION_HINT"] == "f32"  # asked for, not only what this CPU compiles to
     x = np.random.default_rng(0).random((1, 3, 8, 8), dtype=np.float32)
     (y,) = g.run({"x": x})
