@@ -445,3 +445,21 @@ def test_image_bench_rows_carry_ran_and_peak_share(tmp_path):
     assert set(peaks) == {"f32", "bf16"} and all(p["gflops"] > 0 for p in peaks.values())
     # the share is 2 x MACs x pixels against the GEMM rate of the precision the row ran
     assert ort_row["peak_share"] * peaks["f32"]["gflops"] * ort_row["ms"] > 0
+
+
+@pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")
+def test_openvino_degrader_bf16_request_runs_the_marked_graph(lite, capfd):
+    """A bf16 request builds the marked graph (lookup f32, through IR); it runs, says what ran, and
+    where the CPU has no bf16 it is the f32 graph bit for bit."""
+    from vsvqdsr.backends.image import DegradeRunner
+
+    x = np.random.default_rng(1).random((3, 24, 40), dtype=np.float32)
+    f32 = DegradeRunner(lite, RunnerSpec(24, 40), "cpu", k_max=(1, 1, 9), engine="openvino", precision="f32", threads=1)
+    b16 = DegradeRunner(lite, RunnerSpec(24, 40), "cpu", k_max=(1, 1, 9), engine="openvino", precision="bf16", threads=1)
+    assert b16.engine.kept_f32 > 0 and f32.engine.kept_f32 == 0
+    y32, y16 = f32.run(x, (1, 1, 5)), b16.run(x, (1, 1, 5))
+    assert b16.precision == ("bf16" if NATIVE_BF16 else "f32")
+    if NATIVE_BF16:
+        assert "lookup nodes f32" in b16.describe() and np.abs(y16 - y32).mean() < 0.02
+    else:
+        assert np.array_equal(y16, y32) and "(bf16 requested)" in b16.describe()
