@@ -430,7 +430,7 @@ def test_degrader_lookup_under_emulated_bf16(lite):
     assert 0 < f32["bottom"][1] < 0.5, res.lines()
 
 
-def test_image_bench_rows_carry_ran_and_peak_share(tmp_path):
+def test_image_bench_rows_carry_ran_and_peak_share(tmp_path, capsys):
     import json
 
     from vsvqdsr.cli.main import main
@@ -443,8 +443,22 @@ def test_image_bench_rows_carry_ran_and_peak_share(tmp_path):
     assert ort_row["precision"] == "f32" and ort_row["peak_share"] > 0
     peaks = {r["precision"]: r for r in rows.values() if r["kind"] == "peak"}
     assert set(peaks) == {"f32", "bf16"} and all(p["gflops"] > 0 for p in peaks.values())
-    # the share is 2 x MACs x pixels against the GEMM rate of the precision the row ran
-    assert ort_row["peak_share"] * peaks["f32"]["gflops"] * ort_row["ms"] > 0
+    (lim,) = json.loads(out.read_text())["graph_limits"]
+    assert lim["kind"] == "sisr" and lim["label"] == "onnxruntime fp32 (cpu)" and lim["precision"] == "f32"
+    assert abs(lim["ratio"] * ort_row["peak_share"] - 1) < 1e-9 and abs(lim["limit_ms"] - lim["ms"] / lim["ratio"]) < 1e-9
+    assert "sisr limit 16x24: best CPU onnxruntime fp32 (cpu)" in capsys.readouterr().out
+
+
+def test_graph_limit_verdict_uses_the_precision_each_row_ran():
+    from vsvqdsr.evaluation.speed import Row, graph_limit_verdicts
+
+    rows = [Row("degrade", "torch eager degrade() NCHW fp32 (cpu)", "8x8", ms=100.0, peak_share=0.01, precision="f32"),
+            Row("degrade", "openvino bf16 (cpu)", "8x8", ms=10.0, peak_share=0.05, precision="bf16"),
+            Row("degrade", "tensorrt fp16", "8x8", ms=1.0, peak_share=0.5),
+            Row("peak", "fp32 GEMM 2048^3 (cpu)", "8x8", ms=1.0, precision="f32")]
+    (v,) = graph_limit_verdicts(rows, "degrade")
+    assert v["label"] == "openvino bf16 (cpu)" and v["precision"] == "bf16" and abs(v["ratio"] - 20) < 1e-9
+    assert abs(v["limit_ms"] - 0.5) < 1e-9
 
 
 @pytest.mark.skipif(not HAS_OV, reason="openvino is not installed")

@@ -52,6 +52,12 @@ def _render_verdict_lines(verdicts: list[dict]) -> list[str]:
             + ("MET" if v["met"] else f"MISSED by {100 * v['missed_by']:.1f} %") for v in verdicts]
 
 
+def _limit_lines(verdicts: list[dict]) -> list[str]:
+    return [f"{v['kind']} limit {v['size']}: best CPU {v['label']} {v['ms']:.1f} ms ran {v['precision']} = "
+            f"{v['ratio']:.2f}x the {v['precision']} GEMM-implied limit {v['limit_ms']:.1f} ms (no target set)"
+            for v in verdicts]
+
+
 def _fmt(v, spec):
     width = int(spec.split(".")[0]) if spec[0].isdigit() else 0
     return "-".rjust(width) if v is None else format(v, spec)
@@ -93,12 +99,12 @@ def run(args: argparse.Namespace) -> int:
           f"torch {info['torch']}, {info['threads']} torch threads, {info['cpu']}")
     print(_table(res.rows))
     for line in (_verdict_lines(res.cpu_targets) + _render_verdict_lines(res.render_targets)
-                 + _speed_lines(res.speed_targets)):
+                 + _speed_lines(res.speed_targets) + _limit_lines(res.graph_limits)):
         print(line)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"info": info, "rows": [asdict(r) for r in res.rows], "cpu_targets": res.cpu_targets,
-                       "speed_targets": res.speed_targets, "render_targets": res.render_targets}, f, indent=1)
+                       "speed_targets": res.speed_targets, "render_targets": res.render_targets, "graph_limits": res.graph_limits}, f, indent=1)
         print(f"vqdsr bench: wrote {args.json}", file=sys.stderr)
     return 0
 

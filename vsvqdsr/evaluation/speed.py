@@ -448,6 +448,20 @@ def render_verdicts(rows: list[Row], macs: float, gemm_gflops: dict[str, dict[st
     return out
 
 
+def graph_limit_verdicts(rows: list[Row], kind: str) -> list[dict]:
+    """Per size, the fastest CPU row of an image graph (``kind`` ``"degrade"`` / ``"sisr"``) against
+    the limit of the precision it ran, ``2 x conv MACs x pixels / GEMM rate`` of that precision
+    (from the row's ``peak_share``). No target is set for these graphs; the ratio is reported. One
+    dict per size: ``kind``, ``size``, ``label``, ``precision``, ``ms``, ``limit_ms``, ``ratio``."""
+    best: dict[str, Row] = {}
+    for r in rows:
+        if r.kind == kind and r.ms and r.peak_share and "(cpu)" in r.label:
+            if r.size not in best or r.ms < best[r.size].ms:
+                best[r.size] = r
+    return [{"kind": kind, "size": size, "label": r.label, "precision": r.precision, "ms": r.ms,
+             "limit_ms": r.ms * r.peak_share, "ratio": 1.0 / r.peak_share} for size, r in best.items()]
+
+
 def cpu_verdicts(rows: list[Row], macs: float, gemm_gflops: dict[str, float]) -> list[dict]:
     """Per LR size: the best CPU fp32 step against the fp32 limit ``2*MACs*pixels / GEMM peak``.
 
@@ -727,6 +741,7 @@ class BenchResult:
     cpu_targets: list[dict] = field(default_factory=list)
     speed_targets: list[dict] = field(default_factory=list)
     render_targets: list[dict] = field(default_factory=list)
+    graph_limits: list[dict] = field(default_factory=list)
 
 
 def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResult:
@@ -796,4 +811,5 @@ def run_bench(args, sizes: list[tuple[int, int]], whats: list[str]) -> BenchResu
     if "sisr" in whats:
         for size in sizes:
             rows += _bench_sisr(args, available, size)
-    return BenchResult(info, rows, verdicts, speed, rverdicts)
+    limits = [v for kind in ("degrade", "sisr") if kind in whats for v in graph_limit_verdicts(rows, kind)]
+    return BenchResult(info, rows, verdicts, speed, rverdicts, limits)
