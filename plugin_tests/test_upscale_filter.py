@@ -263,3 +263,29 @@ def test_fallback_recompute_after_eviction_is_identical(src, linear_out, animesr
     got = np.stack([np.asarray(entry.frame[p]) for p in range(3)])
     assert np.array_equal(got, linear_out[CUT + 2])
     assert st["fallback_steps"] == 3
+
+
+@pytest.mark.parametrize("kw, bad, hint", [({"scale": 2}, "scale", None), ({"max_chian": 16}, "max_chian", "max_chain"),
+                                          ({"onnx_model": "m.onnx"}, "onnx_model", None)])
+def test_auto_refuses_options_no_backend_takes(src, animesr_path, kw, bad, hint):
+    """Under backend='auto' an option none of trt/cuda/cpu takes is an error, not a silent 4x."""
+    with pytest.raises(vs.Error) as err:
+        vqdsr.Upscale(src, model=str(animesr_path), **kw)
+    msg = str(err.value)
+    assert msg.startswith(f"Upscale: unknown argument(s) {bad}") and "backend='auto'" in msg
+    assert "accepted: Upscale's model, backend" in msg and "engine_dir" in msg and "threads" in msg
+    if hint:
+        assert f"did you mean {hint}?" in msg
+    with pytest.raises(vs.Error, match="Upscale: unknown argument.*engine_dir.*backend 'cpu'.*options engine, threads$"):
+        vqdsr.Upscale(src, model=str(animesr_path), backend="cpu", engine_dir="/tmp/x")
+
+
+def test_auto_drops_options_of_another_backend_with_a_note(src, animesr_path, capfd):
+    from vsvqdsr import backends
+
+    if backends.resolve_auto() != "cpu":
+        pytest.skip("auto picks a GPU backend here")
+    out = vqdsr.Upscale(src, model=str(animesr_path), engine_dir="/nonexistent/engines", threads=1)
+    assert (out.width, out.height) == (4 * src.width, 4 * src.height)
+    err = capfd.readouterr()
+    assert "which ignores engine_dir" in err.err and err.out == ""

@@ -1,6 +1,8 @@
 """``vqdsr.Upscale``: recurrent x4 animation video super-resolution as a VapourSynth filter."""
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from typing import Any
 
@@ -48,6 +50,26 @@ def _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, sta
     threads = options.get("threads")
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise _fail(f"threads must be a positive integer or None, got {threads!r}")
+
+
+def _check_options(backend: str, options: dict) -> None:
+    """Refuse keyword arguments that neither ``Upscale`` nor any backend ``backend`` may use takes
+    (``scale=2``, a typo like ``max_chian=16``), naming them, a close match and what is accepted."""
+    try:
+        backends.check_options(backend, options)
+    except backends.UnknownOptions as e:
+        own = [p for p in inspect.signature(Upscale).parameters if p not in ("clip", "backend_options")]
+        hints = []
+        for bad in e.names:
+            close = difflib.get_close_matches(bad, own + e.accepted, n=1)
+            hints.append(f"{bad} (did you mean {close[0]}?)" if close else bad)
+        where = "any backend of backend='auto' (" + ", ".join(backends.AUTO_ORDER) + ")" \
+            if backend == "auto" else f"backend {backend!r}"
+        raise _fail(f"unknown argument(s) {', '.join(hints)}: neither Upscale nor {where} takes "
+                    f"{'it' if len(e.names) == 1 else 'them'}; accepted: Upscale's {', '.join(own)}, and "
+                    f"backend options {', '.join(e.accepted) or 'none'}") from None
+    except backends.BackendUnavailable as e:
+        raise _fail(f"backend {backend!r}: {e}") from None
 
 
 def _check_finite(state: dict, path) -> None:
@@ -106,6 +128,9 @@ def Upscale(
             ``served`` (re-requests answered from the store) and ``fallback_steps``.
         backend_options: passed to the backend (e.g. ``engine_dir`` for TensorRT; for the CPU
             engines ``precision="auto"|"f32"|"bf16"``: auto is bf16 on CPUs with AMX-BF16, else f32).
+            An option that no backend ``backend`` may pick takes (``scale=2``, ``max_chian=16``) is an
+            error in every mode; under ``"auto"`` options of another backend of the auto order are
+            dropped with a note on stderr.
 
     Returns:
         RGBS (or RGBH) clip, 4x wider and taller, with the input's props plus ``VQDSR_Model`` and
@@ -120,6 +145,7 @@ def Upscale(
     """
     check_clip(clip, FUNC)
     _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, stats, backend_options)
+    _check_options(backend, backend_options)
     if max_chain is not None and (not isinstance(max_chain, int) or max_chain < 2):
         raise _fail(f"max_chain must be an integer >= 2 or None, got {max_chain!r}")
     if max_chain is None:
