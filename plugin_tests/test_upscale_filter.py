@@ -289,3 +289,14 @@ def test_auto_drops_options_of_another_backend_with_a_note(src, animesr_path, ca
     assert (out.width, out.height) == (4 * src.width, 4 * src.height)
     err = capfd.readouterr()
     assert "which ignores engine_dir" in err.err and err.out == ""
+
+
+def test_interlaced_input_warns_once(src, animesr_path, capfd):
+    capfd.readouterr()
+    clip_to_array(vqdsr.Upscale(core.std.SetFrameProps(src[:3], _FieldBased=0), model=str(animesr_path)))
+    assert "_FieldBased" not in capfd.readouterr().err  # progressive: silent
+    tff = core.std.SetFrameProps(core.resize.Bicubic(src[:3], format=vs.YUV420P8, matrix_s="709"), _FieldBased=2)
+    clip_to_array(vqdsr.Upscale(tff, model=str(animesr_path)))
+    err = capfd.readouterr()
+    assert err.err.count("Upscale: frame 0 has _FieldBased=2 (top field first): the input is interlaced") == 1
+    assert sum("_FieldBased" in line for line in err.err.splitlines()) == 1 and err.out == ""

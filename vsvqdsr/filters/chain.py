@@ -35,6 +35,7 @@ An ``_Alpha`` frame prop is scaled with the frame (:func:`~.formats.scale_alpha`
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ class RecurrentChain:
         self.stats = stats if stats is not None else {}
         self.stats.update(steps=0, served=0, fallback_steps=0, stored=0)
         self._stats_lock = threading.Lock()
+        self._warned_fields = False
         n_frames = rgb.num_frames
         scale = runner.scale
         self.base = core.std.BlankClip(rgb, width=rgb.width * scale, height=rgb.height * scale, keep=True)
@@ -187,6 +189,21 @@ class RecurrentChain:
             self.stats["steps"] = self.runner.step_count
             self.stats["stored"] = len(self.store)
 
+    def _check_fields(self, n: int, f_cur: vs.VideoFrame) -> None:
+        """Warn once on stderr when an input frame is field-based (interlaced)."""
+        field = f_cur.props.get("_FieldBased", 0)
+        if not isinstance(field, int) or field <= 0 or self._warned_fields:
+            return
+        with self._stats_lock:
+            if self._warned_fields:
+                return
+            self._warned_fields = True
+        order = {1: "bottom field first", 2: "top field first"}.get(int(field), "field-based")
+        print(f"Upscale: frame {n} has _FieldBased={int(field)} ({order}): the input is interlaced, and the "
+              "network expects progressive frames (combing is upscaled as detail); deinterlace or inverse-"
+              "telecine first, or set _FieldBased=0 if the frames are progressive (warned once)",
+              file=sys.stderr, flush=True)
+
     def _chain(self, role: str, n: int, start: int) -> int | None:
         return self.plan.primary(n, start) if role == "prim" else self.plan.secondary(n, start)
 
@@ -226,6 +243,7 @@ class RecurrentChain:
 
     def _step(self, chain: int, n: int, start: int, state: Any, prev_out: Any, f_base: vs.VideoFrame,
               f_prev: vs.VideoFrame, f_cur: vs.VideoFrame, f_next: vs.VideoFrame, cut_next: bool) -> Entry:
+        self._check_fields(n, f_cur)
         up = self.runner.upload
         cur = up(frame_to_array(f_cur))
         prev = cur if n == start else up(frame_to_array(f_prev))

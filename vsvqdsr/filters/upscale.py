@@ -107,10 +107,11 @@ def Upscale(
 
     Args:
         clip: constant format and size; RGBS/RGBH are used as they are, anything else (YUV, GRAY,
-            integer RGB) is converted to RGBS with its ``_Matrix``/``_ColorRange``/``_Primaries``/
+            integer RGB) is converted to RGBS with its ``_Matrix``/``_Range``/``_Primaries``/
             ``_Transfer`` props (missing ``_Matrix``: BT.709 above 1024x576, else BT.601; a code
             ``resize`` cannot convert fails that frame with ``Upscale: frame n has ...``). Any size:
-            it is padded to a multiple of 4 internally; the output is exactly 4w x 4h.
+            it is padded to a multiple of 4 internally; the output is exactly 4w x 4h. Interlaced
+            frames (``_FieldBased`` > 0) are processed as they are, with one warning on stderr.
         model: a registry name (``vqdsr.models()``), a weights file path, or None for the default.
         backend: ``"auto"`` (TensorRT, else CUDA, else CPU) or a backend name.
         device_id: GPU index for GPU backends.
