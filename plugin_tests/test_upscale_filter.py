@@ -300,3 +300,28 @@ def test_interlaced_input_warns_once(src, animesr_path, capfd):
     err = capfd.readouterr()
     assert err.err.count("Upscale: frame 0 has _FieldBased=2 (top field first): the input is interlaced") == 1
     assert sum("_FieldBased" in line for line in err.err.splitlines()) == 1 and err.out == ""
+
+
+def test_always_cuts_a_splice_of_detected_clips(animesr_path):
+    """``det[0:3] + det[100:104]`` keeps frame 100's ``_SceneChangePrev=0`` at the join: "auto" trusts
+    it and runs the state across the hard cut; "always" (prop OR detection) starts a scene there."""
+    frames = textured_frames(104, 12, 16, seed=3, cut=50)
+    src = clip_from_array(frames)
+    det = core.scd.Detect(core.resize.Bicubic(src, format=vs.YUV444P8, matrix_s="709"))
+    det = core.std.CopyFrameProps(src, det, props=["_SceneChangePrev", "_SceneChangeNext"])
+    assert [det.get_frame(i).props["_SceneChangePrev"] for i in (2, 50, 100)] == [0, 1, 0]
+    spliced = det[0:3] + det[100:104]
+    sframes = np.concatenate([frames[0:3], frames[100:104]])
+    outs = {mode: vqdsr.Upscale(spliced, model=str(animesr_path), scene_detect=mode)
+            for mode in ("auto", "always", "never", True, False)}
+    starts = {mode: [clip.get_frame(n).props["VQDSR_ChainStart"] for n in range(7)] for mode, clip in outs.items()}
+    assert starts["always"] == [0, 0, 0, 3, 3, 3, 3]
+    assert starts["auto"] == starts[True] == starts["never"] == starts[False] == [0] * 7  # the pitfall
+    ref = reference_upscale(animesr_path, sframes, [3])
+    got = clip_to_array(outs["always"])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)  # same tolerance as the per-scene parity test
+    assert np.array_equal(got[3:], clip_to_array(vqdsr.Upscale(clip_from_array(sframes[3:]),
+                                                               model=str(animesr_path))))
+    assert not np.allclose(clip_to_array(outs["auto"])[2:], ref[2:], atol=1e-3)  # ghosting across the join
+    with pytest.raises(vs.Error, match='Upscale: scene_detect must be "auto", "always", "never"'):
+        vqdsr.Upscale(spliced, model=str(animesr_path), scene_detect="sometimes")

@@ -1,9 +1,14 @@
 """Scene starts as a VapourSynth-resolved chain: for every frame n, the first frame of n's scene.
 
 The scene-cut rule (:func:`cut_flags`, the one definition ``vqdsr.Upscale`` and the render farm's
-``detect_cuts`` share): frame 0 starts a scene; any other frame starts one when it carries
-``_SceneChangePrev`` = 1 itself, else (no such prop, scene detection enabled) when ``scd.Detect`` on
-half-size GRAY8 luma (BT.709) flags it. The default warm-up before a restart inside a scene
+``detect_cuts`` share): frame 0 starts a scene; any other frame, by mode (``scene_detect``):
+
+* ``"auto"`` (or True): a cut when it carries ``_SceneChangePrev`` = 1 itself, else (no such prop)
+  when ``scd.Detect`` on half-size GRAY8 luma (BT.709) flags it;
+* ``"always"``: a cut when either the prop or ``scd.Detect`` says so. Trims and splices keep props,
+  so a splice of detected clips (``det[0:3] + det[100:104]``) carries a stale ``_SceneChangePrev=0``
+  at the join that only detection on the spliced clip sees;
+* ``"never"`` (or False): the props alone. The default warm-up before a restart inside a scene
 (:func:`default_warmup`) lives here for the same reason: the farm plans chunk boundaries on it.
 
 ``scene_start(n)`` is found without requesting any frame of the recurrent output: a tiny clip whose
@@ -21,7 +26,17 @@ import vapoursynth as vs
 
 from .lifetime import WeakCall
 
-__all__ = ["SceneIndex", "cut_flags", "default_warmup"]
+__all__ = ["SceneIndex", "SCENE_MODES", "cut_flags", "default_warmup", "scene_mode"]
+
+#: Accepted ``scene_detect`` values; ``True``/``False`` are ``"auto"``/``"never"``.
+SCENE_MODES: tuple[str, ...] = ("auto", "always", "never")
+
+
+def scene_mode(value: object) -> str | None:
+    """The mode a ``scene_detect`` value names, or None if it names none."""
+    if isinstance(value, bool):
+        return "auto" if value else "never"
+    return value if isinstance(value, str) and value in SCENE_MODES else None
 
 
 def default_warmup(max_chain: int) -> int:
@@ -30,19 +45,24 @@ def default_warmup(max_chain: int) -> int:
     return min(16, max_chain // 2)
 
 
-def cut_flags(rgb: vs.VideoNode, scene_detect: bool, thresh: int | None = None) -> vs.VideoNode:
+def cut_flags(rgb: vs.VideoNode, scene_detect: bool | str, thresh: int | None = None) -> vs.VideoNode:
     """The scene-cut rule as a tiny clip: frame n is 8x8 GRAY8 with prop ``C`` = 1 when n starts a
     scene, 0 otherwise (see the module docstring).
 
     Args:
         rgb: the clip whose props are read and which is measured (``Upscale`` passes its float RGB).
-        scene_detect: use ``scd.Detect`` where a frame carries no ``_SceneChangePrev``.
+        scene_detect: ``"auto"``/True, ``"always"`` or ``"never"``/False (see the module docstring).
         thresh: ``scd.Detect``'s threshold (its own default when None).
     """
+    mode = scene_mode(scene_detect)
+    if mode is None:
+        raise ValueError(f"scene_detect must be one of {', '.join(SCENE_MODES)}, True or False, "
+                         f"got {scene_detect!r}")
+    always = mode == "always"
     core = vs.core
     tiny = core.std.BlankClip(rgb, width=8, height=8, format=vs.GRAY8, keep=True)
     sources = [tiny, rgb]
-    if scene_detect:
+    if mode != "never":
         # Luma at half size is plenty for cut detection and cheap.
         gray = core.resize.Bilinear(rgb, format=vs.GRAY8, matrix_s="709",
                                     width=max(8, rgb.width // 2), height=max(8, rgb.height // 2))
@@ -52,10 +72,8 @@ def cut_flags(rgb: vs.VideoNode, scene_detect: bool, thresh: int | None = None) 
         cut = n == 0
         if not cut:
             own = f[1].props.get("_SceneChangePrev")
-            if own is not None:
-                cut = bool(own)
-            elif len(f) > 2:
-                cut = bool(f[2].props.get("_SceneChangePrev", 0))
+            detected = len(f) > 2 and bool(f[2].props.get("_SceneChangePrev", 0))
+            cut = (bool(own) or detected) if always else (bool(own) if own is not None else detected)
         out = f[0].copy()
         out.props["C"] = int(cut)
         return out
@@ -72,7 +90,7 @@ class SceneIndex:
         info: tiny clip; requesting frame n guarantees :meth:`start` (n) is known.
     """
 
-    def __init__(self, rgb: vs.VideoNode, scene_detect: bool, thresh: int | None = None) -> None:
+    def __init__(self, rgb: vs.VideoNode, scene_detect: bool | str, thresh: int | None = None) -> None:
         core = vs.core
         n_frames = rgb.num_frames
         self.num_frames = n_frames

@@ -14,7 +14,7 @@ from ..weights import WeightsError, load_state_dict, resolve_model
 from ..weights.descriptors import build_network
 from .chain import ChainPlan, RecurrentChain
 from .formats import check_clip, check_color_props, to_float_rgb
-from .scenes import SceneIndex, default_warmup
+from .scenes import SceneIndex, default_warmup, scene_mode
 
 __all__ = ["Upscale"]
 
@@ -40,8 +40,9 @@ def _check_args(model, backend, device_id, fp16, scene_detect, scene_thresh, sta
         raise _fail(f"device_id must be an integer >= 0, got {device_id!r}")
     if fp16 is not None and not isinstance(fp16, (bool, int)):
         raise _fail(f"fp16 must be True, False or None, got {fp16!r}")
-    if not isinstance(scene_detect, (bool, int)):
-        raise _fail(f"scene_detect must be True or False, got {scene_detect!r}")
+    if scene_mode(scene_detect) is None:
+        raise _fail(f"scene_detect must be \"auto\", \"always\", \"never\", True (= auto) or False (= never), "
+                    f"got {scene_detect!r}")
     if scene_thresh is not None and (not _is_int(scene_thresh) or not 0 <= scene_thresh <= 255):
         raise _fail("scene_thresh must be an integer in [0, 255] (scd.Detect's mean absolute luma "
                     f"difference of 8-bit frames) or None, got {scene_thresh!r}")
@@ -90,7 +91,7 @@ def Upscale(
     backend: str = "auto",
     device_id: int = 0,
     fp16: bool | None = None,
-    scene_detect: bool = True,
+    scene_detect: bool | str = "auto",
     scene_thresh: int | None = None,
     max_chain: int | None = None,
     warmup: int | None = None,
@@ -117,7 +118,10 @@ def Upscale(
         device_id: GPU index for GPU backends.
         fp16: half precision inference where the backend allows; None = only for RGBH input.
             The output is RGBH for RGBH input (or non-float input with ``fp16=True``), else RGBS.
-        scene_detect: detect cuts with ``scd.Detect`` where frames carry no ``_SceneChangePrev``.
+        scene_detect: ``"auto"`` (or True): a frame's own ``_SceneChangePrev`` decides, ``scd.Detect``
+            where it has none; ``"always"``: a cut where either the prop or ``scd.Detect`` says so
+            (use it on splices of clips that already carry the prop: ``det[0:3] + det[100:104]``
+            keeps a stale ``_SceneChangePrev=0`` at the join); ``"never"`` (or False): the props alone.
         scene_thresh: ``scd.Detect`` threshold, an integer in [0, 255] (its default when None).
         max_chain: restart the recurrence every N frames inside a scene (bounds random-access
             cost to N + warmup steps); None = one chain per scene.
