@@ -325,3 +325,39 @@ def test_always_cuts_a_splice_of_detected_clips(animesr_path):
     assert not np.allclose(clip_to_array(outs["auto"])[2:], ref[2:], atol=1e-3)  # ghosting across the join
     with pytest.raises(vs.Error, match='Upscale: scene_detect must be "auto", "always", "never"'):
         vqdsr.Upscale(spliced, model=str(animesr_path), scene_detect="sometimes")
+
+
+def test_store_budget_bounds_memory_in_a_threaded_linear_render(threads):
+    """16 threads, vspipe-like prefetch of 16 frames, 192x128 input (one stored step: a 768x512 RGBS
+    frame + a 64-channel fp32 state, about 11 MiB): the store stays within ``cache_mb``, RSS stops
+    growing once the pipeline is full, and every step still runs exactly once. The old count-based
+    default (2 * 16 + 4 = 36 steps) held about 400 MiB here."""
+    threads(16)
+    n, window = 40, 16
+    src = clip_from_array(textured_frames(n, 128, 192, seed=4))
+    st: dict = {}
+    clip = vqdsr.Upscale(src, backend="cpu", cache_mb=24, stats=st)
+    futs, rss, peak_mb = {}, {}, 0.0
+    for i in range(n):
+        for j in range(i, min(i + window, n)):
+            futs.setdefault(j, clip.get_frame_async(j))
+        futs.pop(i).result()
+        peak_mb = max(peak_mb, st["stored_mb"])
+        if i in (window, n - 1):
+            rss[i] = _rss_mb()
+    assert st["steps"] == n and st["fallback_steps"] == 0  # exactly once, with a 2-step store
+    assert peak_mb <= 24 and st["stored"] == 2
+    assert rss[n - 1] - rss[window] < 120, f"RSS grew {rss[n - 1] - rss[window]:.0f} MiB after the pipeline filled"
+
+
+def test_cache_mb_and_cache_steps_arguments(src, animesr_path):
+    from vsvqdsr.filters.upscale import default_cache_mb
+
+    assert 256 <= default_cache_mb("cpu") <= 1024
+    st: dict = {}
+    clip_to_array(vqdsr.Upscale(src, model=str(animesr_path), cache_steps=3, stats=st))
+    assert st["stored"] == 3  # an explicit count overrides the size budget
+    with pytest.raises(vs.Error, match="Upscale: give cache_mb .* or cache_steps .*, not both"):
+        vqdsr.Upscale(src, model=str(animesr_path), cache_steps=3, cache_mb=64)
+    with pytest.raises(vs.Error, match="Upscale: cache_mb must be an integer >= 1"):
+        vqdsr.Upscale(src, model=str(animesr_path), cache_mb=0.5)

@@ -22,8 +22,12 @@ in the store -> serve the stored frame without touching the chain; the previous 
 is stored (or n begins the chain) -> a ``ModifyFrame`` over the inputs alone; otherwise -> a
 ``ModifyFrame`` that also requests the previous step of the same chain (the self-reference
 ``prim[n-1]`` or ``sec[n-1]``), so VapourSynth resolves the chain in order and merges duplicate
-requests. The ``ModifyFrame`` callback runs the network once and stores the result. The store is a bounded LRU of
-``(chain begin, frame) -> (output frame, hidden state)``; states stay on the runner's device. If an
+requests. The ``ModifyFrame`` callback runs the network once and stores the result. The store is an LRU of
+``(chain begin, frame) -> (output frame, hidden state)`` bounded by a size in bytes (or a count);
+states stay on the runner's device in the dtype the runner computes in. It is the only cache of the
+output frames: VapourSynth's own cache on ``prim`` is switched off, so a frame is never held twice.
+In a linear render a step only needs the previous step's state, so even a 2-entry store keeps every
+step to exactly one run; a larger store only saves recomputation on re-requests and random access. If an
 entry a step needs was evicted in between (only under heavy random access with a small store), the
 step recomputes it from the latest stored step of the chain with synchronous requests -- correct,
 only slower, and counted in the stats.
@@ -47,7 +51,7 @@ from .formats import array_to_frame, copy_props, frame_to_array, scale_alpha
 from .lifetime import WeakCall, owning_clip
 from .scenes import SceneIndex
 
-__all__ = ["ChainPlan", "StepStore", "RecurrentChain"]
+__all__ = ["ChainPlan", "StepStore", "RecurrentChain", "nbytes", "entry_nbytes"]
 
 
 @dataclass(frozen=True)
@@ -80,35 +84,79 @@ class Entry:
     out: Any              # SR output on the device (feedback networks), else None
 
 
-class StepStore:
-    """Bounded LRU of finished steps keyed by ``(chain begin, frame)``."""
+def nbytes(obj: Any) -> int:
+    """Bytes held by a stored object: a VapourSynth frame, a numpy array, a torch tensor (any device),
+    or a tuple/list of them; 0 for None."""
+    if obj is None:
+        return 0
+    if isinstance(obj, vs.VideoFrame):
+        fmt = obj.format
+        total = 0
+        for p in range(fmt.num_planes):
+            w, h = (obj.width, obj.height) if p == 0 else (obj.width >> fmt.subsampling_w,
+                                                             obj.height >> fmt.subsampling_h)
+            total += w * h * fmt.bytes_per_sample
+        return total
+    if isinstance(obj, (tuple, list)):
+        return sum(nbytes(o) for o in obj)
+    if hasattr(obj, "element_size") and hasattr(obj, "numel"):  # torch.Tensor
+        return int(obj.numel()) * int(obj.element_size())
+    return int(getattr(obj, "nbytes", 0))
 
-    def __init__(self, capacity: int) -> None:
-        if capacity < 2:
+
+def entry_nbytes(entry: Entry) -> int:
+    """Bytes one stored step holds: its output frame, its hidden state and its device output."""
+    return nbytes(entry.frame) + nbytes(entry.state) + nbytes(entry.out)
+
+
+class StepStore:
+    """LRU of finished steps keyed by ``(chain begin, frame)``, bounded by a count (``capacity``)
+    and/or a size in bytes (``budget``, counted with :func:`entry_nbytes`). At least
+    :attr:`MIN_ENTRIES` steps are kept whatever the budget, so a chain can always continue."""
+
+    MIN_ENTRIES = 2
+
+    def __init__(self, capacity: int | None = None, budget: int | None = None) -> None:
+        if capacity is None and budget is None:
+            raise ValueError("the step store needs a capacity or a budget")
+        if capacity is not None and capacity < self.MIN_ENTRIES:
             raise ValueError("the step store needs room for at least 2 steps")
         self.capacity = capacity
-        self._items: OrderedDict[tuple[int, int], Entry] = OrderedDict()
+        self.budget = budget
+        self.nbytes = 0
+        self._items: OrderedDict[tuple[int, int], tuple[Entry, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple[int, int]) -> Entry | None:
         with self._lock:
-            entry = self._items.get(key)
-            if entry is not None:
-                self._items.move_to_end(key)
-            return entry
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    #: Bytes counted per entry for the Python and VapourSynth objects around the buffers.
+    OVERHEAD = 4096
 
     def put(self, key: tuple[int, int], entry: Entry) -> None:
+        size = entry_nbytes(entry) + self.OVERHEAD
         with self._lock:
-            self._items[key] = entry
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            self._items[key] = (entry, size)
+            self.nbytes += size
+            while len(self._items) > self.MIN_ENTRIES and (
+                    (self.capacity is not None and len(self._items) > self.capacity)
+                    or (self.budget is not None and self.nbytes > self.budget)):
+                _, (_, freed) = self._items.popitem(last=False)
+                self.nbytes -= freed
 
     def latest(self, chain: int, upto: int) -> tuple[int, Entry] | None:
         """The stored step of ``chain`` with the highest frame number <= ``upto``."""
         with self._lock:
             best = None
-            for (c, k), e in self._items.items():
+            for (c, k), (e, _) in self._items.items():
                 if c == chain and k <= upto and (best is None or k > best[0]):
                     best = (k, e)
             return best
@@ -125,24 +173,25 @@ class RecurrentChain:
         runner: a :class:`~vsvqdsr.backends.base.StepRunner` for rgb's size.
         scenes: scene starts of ``rgb``.
         plan: chain restarts.
-        capacity: steps kept in the store.
+        capacity: steps kept in the store (None: bounded by ``budget`` alone).
         extra_props: props added to every output frame.
-        stats: optional dict updated live with ``steps``, ``served``, ``fallback_steps`` and
-            ``stored`` (steps held in the store).
+        stats: optional dict updated live with ``steps``, ``served``, ``fallback_steps``,
+            ``stored`` (steps held in the store) and ``stored_mb`` (their size).
+        budget: bytes the store may hold (frames, states and device outputs together).
     """
 
-    def __init__(self, rgb: vs.VideoNode, runner, scenes: SceneIndex, plan: ChainPlan, capacity: int,
-                 extra_props: dict[str, Any], stats: dict | None = None) -> None:
+    def __init__(self, rgb: vs.VideoNode, runner, scenes: SceneIndex, plan: ChainPlan, capacity: int | None,
+                 extra_props: dict[str, Any], stats: dict | None = None, budget: int | None = None) -> None:
         core = vs.core
         self.rgb = rgb
         self.runner = runner
         self.scenes = scenes
         self.plan = plan
-        self.store = StepStore(capacity)
+        self.store = StepStore(capacity, budget)
         self.extra_props = dict(extra_props)
         self.feedback = bool(runner.desc.feedback)
         self.stats = stats if stats is not None else {}
-        self.stats.update(steps=0, served=0, fallback_steps=0, stored=0)
+        self.stats.update(steps=0, served=0, fallback_steps=0, stored=0, stored_mb=0.0)
         self._stats_lock = threading.Lock()
         self._warned_fields = False
         n_frames = rgb.num_frames
@@ -188,6 +237,7 @@ class RecurrentChain:
                 self.stats[key] += 1
             self.stats["steps"] = self.runner.step_count
             self.stats["stored"] = len(self.store)
+            self.stats["stored_mb"] = round(self.store.nbytes / 2 ** 20, 1)
 
     def _check_fields(self, n: int, f_cur: vs.VideoFrame) -> None:
         """Warn once on stderr when an input frame is field-based (interlaced)."""

@@ -73,6 +73,28 @@ def _check_options(backend: str, options: dict) -> None:
         raise _fail(f"backend {backend!r}: {e}") from None
 
 
+#: Backends whose stored states live in GPU memory.
+_GPU_BACKENDS = frozenset({"cuda", "trt", "torch_trt"})
+
+
+def default_cache_mb(runner_name: str, device_id: int = 0) -> int:
+    """The step store's default budget: 1/32 of physical RAM, within [256, 1024] MiB; on a GPU backend
+    also at most 1/8 of the device's memory (the states live there)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    mb = min(1024, max(256, (ram // 32) >> 20))
+    if runner_name in _GPU_BACKENDS:
+        try:
+            import torch
+
+            mb = min(mb, (torch.cuda.get_device_properties(device_id).total_memory // 8) >> 20)
+        except Exception:  # noqa: BLE001 -- no torch/CUDA query: keep the RAM-based figure
+            pass
+    return max(16, int(mb))
+
+
 def _check_finite(state: dict, path) -> None:
     """Refuse NaN/Inf weights: they would make every output frame silently non-finite."""
     import torch
@@ -97,6 +119,7 @@ def Upscale(
     warmup: int | None = None,
     num_streams: int = 1,
     cache_steps: int | None = None,
+    cache_mb: int | None = None,
     stats: dict | None = None,
     **backend_options: Any,
 ) -> vs.VideoNode:
@@ -127,10 +150,15 @@ def Upscale(
             cost to N + warmup steps); None = one chain per scene.
         warmup: frames run before each restart so it does not show (default min(16, N // 2)).
         num_streams: independent chains a GPU backend may run at once.
-        cache_steps: finished steps (frame + hidden state) kept for re-requests; default
-            ``max(8, 2 * core.num_threads + 4)``.
+        cache_steps: an explicit count of finished steps (frame + hidden state) kept for
+            re-requests, overriding ``cache_mb``.
+        cache_mb: size in MiB of the step store (output frames, hidden states, device outputs):
+            default 1/32 of RAM within [256, 1024] (and at most 1/8 of the GPU's memory on a GPU
+            backend). At least 2 steps are kept whatever the size; a linear render runs every step
+            once with any size, a larger store only helps re-requests and random access.
         stats: optional dict the filter keeps updated with ``steps`` (network steps run),
-            ``served`` (re-requests answered from the store) and ``fallback_steps``.
+            ``served`` (re-requests answered from the store), ``fallback_steps``, ``stored`` and
+            ``stored_mb`` (steps held in the store and their size).
         backend_options: passed to the backend (e.g. ``engine_dir`` for TensorRT; for the CPU
             engines ``precision="auto"|"f32"|"bf16"``: auto is bf16 on CPUs with AMX-BF16, else f32).
             An option that no backend ``backend`` may pick takes (``scale=2``, ``max_chian=16``) is an
@@ -163,6 +191,10 @@ def Upscale(
         raise _fail(f"warmup must be an integer in [0, max_chain), got {warmup!r}")
     if cache_steps is not None and (not isinstance(cache_steps, int) or cache_steps < 2):
         raise _fail(f"cache_steps must be an integer >= 2, got {cache_steps!r}")
+    if cache_mb is not None and (not _is_int(cache_mb) or cache_mb < 1):
+        raise _fail(f"cache_mb must be an integer >= 1 (MiB) or None, got {cache_mb!r}")
+    if cache_mb is not None and cache_steps is not None:
+        raise _fail("give cache_mb (a size) or cache_steps (a count), not both")
     if not isinstance(num_streams, int) or num_streams < 1:
         raise _fail(f"num_streams must be a positive integer, got {num_streams!r}")
 
@@ -189,7 +221,9 @@ def Upscale(
         raise _fail(f"backend {backend!r}: {e}") from None
 
     scenes = SceneIndex(rgb, scene_detect, scene_thresh)
-    capacity = cache_steps or max(8, 2 * vs.core.num_threads + 4)
-    chain = RecurrentChain(rgb, runner, scenes, ChainPlan(max_chain, warmup), capacity,
-                           {"VQDSR_Model": name}, stats)
+    budget = None
+    if cache_steps is None:
+        budget = (cache_mb if cache_mb is not None else default_cache_mb(runner.name, device_id)) << 20
+    chain = RecurrentChain(rgb, runner, scenes, ChainPlan(max_chain, warmup), cache_steps,
+                           {"VQDSR_Model": name}, stats, budget=budget)
     return chain.clip()
