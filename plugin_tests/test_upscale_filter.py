@@ -361,3 +361,45 @@ def test_cache_mb_and_cache_steps_arguments(src, animesr_path):
         vqdsr.Upscale(src, model=str(animesr_path), cache_steps=3, cache_mb=64)
     with pytest.raises(vs.Error, match="Upscale: cache_mb must be an integer >= 1"):
         vqdsr.Upscale(src, model=str(animesr_path), cache_mb=0.5)
+
+
+def _flat(clip) -> np.ndarray:
+    """Every plane of every frame, flattened (for subsampled formats)."""
+    return np.concatenate([np.asarray(f[p]).ravel() for f in clip.frames() for p in range(f.format.num_planes)])
+
+
+def test_width_height_format_clamp(src, linear_out, animesr_path):
+    """Scaler outputs: target size with a named kernel (optionally in linear light), a format, clamping;
+    each equals the documented resize of the plain x4 RGBS output."""
+    m = str(animesr_path)
+    plain = vqdsr.Upscale(src, model=m)
+    assert vqdsr.Upscale(src, model=m, format=None, clamp=False).format.id == vs.RGBS  # default unchanged
+    half = vqdsr.Upscale(src, model=m, width=32, height=24, kernel="spline36")
+    assert (half.width, half.height, half.format.id) == (32, 24, vs.RGBS)
+    assert np.array_equal(clip_to_array(half), clip_to_array(core.resize.Spline36(plain, 32, 24)))
+    assert vqdsr.Upscale(src, model=m, width=32).height == 24  # aspect kept
+    lin = clip_to_array(vqdsr.Upscale(src, model=m, width=32, height=24, linear=True))
+    lin_ref = core.resize.Bicubic(core.resize.Point(plain, transfer_in_s="709", transfer_s="linear"), 32, 24)
+    lin_ref = core.resize.Point(lin_ref, transfer_in_s="linear", transfer_s="709")  # no _Transfer: BT.709
+    assert np.array_equal(lin, clip_to_array(lin_ref))
+    assert not np.allclose(lin, clip_to_array(core.resize.Bicubic(plain, 32, 24)), atol=1e-3)
+    clamped = clip_to_array(vqdsr.Upscale(src, model=m, clamp=True))
+    assert np.array_equal(clamped, np.clip(linear_out, 0, 1))
+    # the input's format: YUV420P8 in, YUV420P8 out, decoded and re-encoded with the same matrix/range
+    yuv = core.resize.Bicubic(src, format=vs.YUV420P8, matrix_s="170m")
+    same = vqdsr.Upscale(yuv, model=m, format="same")
+    assert (same.format.id, same.width, same.height) == (vs.YUV420P8, 64, 48)
+    ref = core.resize.Bicubic(vqdsr.Upscale(yuv, model=m), format=vs.YUV420P8, matrix_s="170m", range_s="limited")
+    assert np.array_equal(_flat(same), _flat(ref))
+    f = same.get_frame(0)
+    assert f.props["_Matrix"] == 6 and f.props["_Range"] == 0  # ST 170M, limited (R81: 0 = limited)
+    full = core.std.SetFrameProps(yuv, _Range=1)  # a full-range input comes back full range
+    assert vqdsr.Upscale(full, model=m, format="same").get_frame(0).props["_Range"] == 1
+    ten = vqdsr.Upscale(yuv, model=m, width=32, height=24, format=vs.YUV420P10)
+    assert (ten.format.id, ten.width, ten.height) == (vs.YUV420P10, 32, 24)
+    for kw, msg in [({"width": 0}, "width must be a positive integer"), ({"kernel": "sinc"}, "kernel must be one of"),
+                    ({"format": "yuv"}, 'format must be None'), ({"linear": True}, "linear only applies"),
+                    ({"width": 33, "height": 24, "format": vs.YUV420P8}, "33x24 does not fit YUV420P8"),
+                    ({"clamp": 1}, "clamp must be True or False")]:
+        with pytest.raises(vs.Error, match=f"Upscale: {msg}"):
+            vqdsr.Upscale(src, model=m, **kw)

@@ -14,6 +14,7 @@ from ..weights import WeightsError, load_state_dict, resolve_model
 from ..weights.descriptors import build_network
 from .chain import ChainPlan, RecurrentChain
 from .formats import check_clip, check_color_props, to_float_rgb
+from .output import check_output_args, finish
 from .scenes import SceneIndex, default_warmup, scene_mode
 
 __all__ = ["Upscale"]
@@ -78,13 +79,13 @@ _GPU_BACKENDS = frozenset({"cuda", "trt", "torch_trt"})
 
 
 def default_cache_mb(runner_name: str, device_id: int = 0) -> int:
-    """The step store's default budget: 1/32 of physical RAM, within [256, 1024] MiB; on a GPU backend
+    """The step store's default budget: 1/64 of physical RAM, within [256, 1024] MiB; on a GPU backend
     also at most 1/8 of the device's memory (the states live there)."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         ram = 8 << 30
-    mb = min(1024, max(256, (ram // 32) >> 20))
+    mb = min(1024, max(256, (ram // 64) >> 20))
     if runner_name in _GPU_BACKENDS:
         try:
             import torch
@@ -120,6 +121,12 @@ def Upscale(
     num_streams: int = 1,
     cache_steps: int | None = None,
     cache_mb: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    kernel: str = "bicubic",
+    linear: bool = False,
+    format: Any = None,  # noqa: A002 -- the name every VapourSynth filter uses
+    clamp: bool = False,
     stats: dict | None = None,
     **backend_options: Any,
 ) -> vs.VideoNode:
@@ -153,9 +160,20 @@ def Upscale(
         cache_steps: an explicit count of finished steps (frame + hidden state) kept for
             re-requests, overriding ``cache_mb``.
         cache_mb: size in MiB of the step store (output frames, hidden states, device outputs):
-            default 1/32 of RAM within [256, 1024] (and at most 1/8 of the GPU's memory on a GPU
+            default 1/64 of RAM within [256, 1024] (and at most 1/8 of the GPU's memory on a GPU
             backend). At least 2 steps are kept whatever the size; a linear render runs every step
             once with any size, a larger store only helps re-requests and random access.
+        width, height: output size after super-resolution (downscale with ``kernel``); one of them
+            alone keeps the aspect ratio (rounded to even). None = 4x the input.
+        kernel: ``resize`` kernel for width/height and format conversion: point, bilinear, bicubic
+            (default), lanczos, spline16, spline36, spline64.
+        linear: resize in linear light (the frame's ``_Transfer``, BT.709 where it has none);
+            negative overshoot becomes 0 on the way.
+        format: None = RGBS/RGBH as described below; ``"same"`` = the input's format; or any
+            VapourSynth format (``vs.YUV420P10``). YUV/GRAY output uses each input frame's
+            ``_Matrix``/``_Range`` (missing: the defaults the input was decoded with).
+        clamp: clamp float output to [0, 1] (the network overshoots: RGBS spans about
+            -0.47..1.18 on the bundled sample); integer formats are clamped by the conversion.
         stats: optional dict the filter keeps updated with ``steps`` (network steps run),
             ``served`` (re-requests answered from the store), ``fallback_steps``, ``stored`` and
             ``stored_mb`` (steps held in the store and their size).
@@ -197,6 +215,7 @@ def Upscale(
         raise _fail("give cache_mb (a size) or cache_steps (a count), not both")
     if not isinstance(num_streams, int) or num_streams < 1:
         raise _fail(f"num_streams must be a positive integer, got {num_streams!r}")
+    check_output_args(clip, 4, width, height, kernel, linear, format, clamp, FUNC)  # fail before loading
 
     is_float_rgb = clip.format.id in (vs.RGBS, vs.RGBH)
     if fp16 is None:
@@ -220,10 +239,12 @@ def Upscale(
     except (RuntimeError, TypeError, ValueError, OSError) as e:  # BackendUnavailable is a RuntimeError
         raise _fail(f"backend {backend!r}: {e}") from None
 
+    out_w, out_h, out_fmt = check_output_args(clip, runner.scale, width, height, kernel, linear, format, clamp,
+                                              FUNC)
     scenes = SceneIndex(rgb, scene_detect, scene_thresh)
     budget = None
     if cache_steps is None:
         budget = (cache_mb if cache_mb is not None else default_cache_mb(runner.name, device_id)) << 20
     chain = RecurrentChain(rgb, runner, scenes, ChainPlan(max_chain, warmup), cache_steps,
                            {"VQDSR_Model": name}, stats, budget=budget)
-    return chain.clip()
+    return finish(chain.clip(), clip, out_w, out_h, kernel, linear, out_fmt, clamp)
