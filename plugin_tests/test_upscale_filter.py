@@ -403,3 +403,47 @@ def test_width_height_format_clamp(src, linear_out, animesr_path):
                     ({"clamp": 1}, "clamp must be True or False")]:
         with pytest.raises(vs.Error, match=f"Upscale: {msg}"):
             vqdsr.Upscale(src, model=m, **kw)
+
+
+def test_long_catchup_is_logged_rate_limited_and_linear_render_is_silent(tiny_model, threads, capfd):
+    threads(4)
+    n = 200
+    src = core.std.BlankClip(format=vs.RGBS, width=8, height=8, length=n, color=[0.3, 0.5, 0.7])
+    capfd.readouterr()
+    linear = vqdsr.Upscale(src, model=tiny_model, scene_detect=False)
+    futs = {}
+    for i in range(n):  # vspipe-like prefetch: every step is already on its way, nothing to report
+        for j in range(i, min(i + 16, n)):
+            futs.setdefault(j, linear.get_frame_async(j))
+        futs.pop(i).result()
+    assert "needs" not in capfd.readouterr().err
+    st: dict = {}
+    seek = vqdsr.Upscale(src, model=tiny_model, scene_detect=False, stats=st)
+    seek.get_frame(150)
+    seek.get_frame(199)  # 49 more steps, within the rate limit: no second line
+    err = capfd.readouterr()
+    lines = [ln for ln in err.err.splitlines() if "needs" in ln]
+    assert lines == [lines[0]] and lines[0].startswith("Upscale: frame 150 needs 151 steps from scene start 0")
+    assert err.out == "" and st["steps"] == 200
+    bounded = vqdsr.Upscale(src, model=tiny_model, scene_detect=False, max_chain=16, warmup=4)
+    bounded.get_frame(150)  # at most 16 + 4 steps: below the threshold
+    assert "needs" not in capfd.readouterr().err
+
+
+def test_preview_recipe_matches_the_encode(src, animesr_path, threads):
+    """docs/preview.md: the same max_chain/warmup on both sides -> a previewer's random seeks (one
+    thread, small store) give the very bytes of a threaded linear render, each seek costing at most
+    max_chain + warmup steps."""
+    kw = dict(model=str(animesr_path), max_chain=3, warmup=1)
+    threads(4)
+    encode = clip_to_array(vqdsr.Upscale(src, **kw))
+    threads(1)
+    st: dict = {}
+    preview = vqdsr.Upscale(src, stats=st, cache_steps=2, **kw)
+    got = {}
+    for n in [9, 2, 11, 5, 0, 8, 3, 10, 1, 7, 4, 6]:
+        before = st["steps"]
+        f = preview.get_frame(n)
+        got[n] = np.stack([np.asarray(f[p]) for p in range(3)])
+        assert st["steps"] - before <= 3 + 1
+    assert all(np.array_equal(got[n], encode[n]) for n in range(12))

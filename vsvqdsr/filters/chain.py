@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +181,11 @@ class RecurrentChain:
         budget: bytes the store may hold (frames, states and device outputs together).
     """
 
+    #: A request that must first run at least this many steps of its chain is logged on stderr.
+    CATCHUP_LOG_STEPS = 32
+    #: At most one catch-up line per this many seconds.
+    CATCHUP_LOG_INTERVAL = 5.0
+
     def __init__(self, rgb: vs.VideoNode, runner, scenes: SceneIndex, plan: ChainPlan, capacity: int | None,
                  extra_props: dict[str, Any], stats: dict | None = None, budget: int | None = None) -> None:
         core = vs.core
@@ -194,6 +200,8 @@ class RecurrentChain:
         self.stats.update(steps=0, served=0, fallback_steps=0, stored=0, stored_mb=0.0)
         self._stats_lock = threading.Lock()
         self._warned_fields = False
+        self._frontier: dict[int, int] = {}  # chain begin -> highest frame decided (done or in flight)
+        self._last_catchup_log = float("-inf")
         n_frames = rgb.num_frames
         scale = runner.scale
         self.base = core.std.BlankClip(rgb, width=rgb.width * scale, height=rgb.height * scale, keep=True)
@@ -271,7 +279,30 @@ class RecurrentChain:
         if n == chain or self.store.get((chain, n - 1)) is not None:
             return self._nodep[role]
         dep_role = "prim" if role == "prim" and self.plan.primary(n - 1, start) == chain else "sec"
+        self._note_catchup(chain, n, start)
         return self._from[(role, dep_role)]
+
+    def _note_catchup(self, chain: int, n: int, start: int) -> None:
+        """Say on stderr (rate-limited) when frame n must first run many steps nobody has started:
+        a previewer's seek deep into a scene is otherwise minutes without a sign of life."""
+        with self._stats_lock:
+            high = self._frontier.get(chain, chain - 1)
+            if n > high:
+                self._frontier[chain] = n
+        if n <= high + 1:  # the previous step is done or already on its way (linear render, prefetch)
+            return
+        found = self.store.latest(chain, n - 1)
+        needs = n - max(high, found[0] if found is not None else chain - 1)
+        if needs < self.CATCHUP_LOG_STEPS:
+            return
+        now = time.monotonic()
+        with self._stats_lock:
+            if now - self._last_catchup_log < self.CATCHUP_LOG_INTERVAL:
+                return
+            self._last_catchup_log = now
+        where = "scene start" if chain == start else "chain start"
+        print(f"Upscale: frame {n} needs {needs} steps from {where} {chain} (the recurrence is resolved in order; "
+              "max_chain bounds this, see docs/preview.md)", file=sys.stderr, flush=True)
 
     # -- the step: inputs (and the previous step of the chain) are ready --------------------------
     def _compute(self, role: str, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
