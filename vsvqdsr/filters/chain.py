@@ -24,7 +24,8 @@ is stored (or n begins the chain) -> a ``ModifyFrame`` over the inputs alone; ot
 ``prim[n-1]`` or ``sec[n-1]``), so VapourSynth resolves the chain in order and merges duplicate
 requests. The ``ModifyFrame`` callback runs the network once and stores the result. The store is an LRU of
 ``(chain begin, frame) -> (output frame, hidden state)`` bounded by a size in bytes (or a count);
-states stay on the runner's device in the dtype the runner computes in. It is the only cache of the
+states stay on the runner's device as the runner returns them (fp32 on the CPU, the compute dtype
+on the torch CUDA backend, the engine's output dtype on TensorRT). It is the only cache of the
 output frames: VapourSynth's own cache on ``prim`` is switched off, so a frame is never held twice.
 In a linear render a step only needs the previous step's state, so even a 2-entry store keeps every
 step to exactly one run; a larger store only saves recomputation on re-requests and random access. If an
