@@ -7,6 +7,7 @@ store size at the end, peak RSS and wall time. Every step runs once when ``steps
 
     python scripts/upscale_memory.py --sizes 720x480,1280x720 --threads 16 --frames 4
     python scripts/upscale_memory.py --sizes 720x480 --cache-steps 36   # the old default store
+    python scripts/upscale_memory.py --sizes 1280x720 --tiles 1          # untiled
 
 Figures depend on the CPU: the header names it and its vector flags.
 """
@@ -31,6 +32,9 @@ core = vs.core
 g = globals()
 core.num_threads = int(g["threads"])
 opts = {k: int(g[k]) for k in ("cache_mb", "cache_steps") if k in g}
+if "tiles" in g:
+    t = [int(v) for v in g["tiles"].split("x")]
+    opts["tiles"] = t[0] if len(t) == 1 else tuple(t)
 src = core.bs.VideoSource(g["src"])[:int(g["frames"])]
 src = core.resize.Bicubic(src, int(g["w"]), int(g["h"]))
 st = {}
@@ -41,6 +45,7 @@ def report(n, f):
     if n == last:
         print("STATS steps=%d stored=%d stored_mb=%.1f fallback=%d" % (st["steps"], st["stored"],
               st["stored_mb"], st["fallback_steps"]), file=sys.stderr, flush=True)
+        print("RUNNER " + st.get("runner", "?"), file=sys.stderr, flush=True)
     return f
 out.std.ModifyFrame(out, report).set_output()
 '''
@@ -65,6 +70,8 @@ def run_one(vpy: Path, w: int, h: int, args) -> dict:
         cmd += ["-a", f"cache_mb={args.cache_mb}"]
     if args.cache_steps is not None:
         cmd += ["-a", f"cache_steps={args.cache_steps}"]
+    if args.tiles is not None:
+        cmd += ["-a", f"tiles={args.tiles}"]
     cmd += [str(vpy), "/dev/null"]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -74,7 +81,8 @@ def run_one(vpy: Path, w: int, h: int, args) -> dict:
     stats = dict(re.findall(r"(\w+)=([\d.]+)", re.search(r"STATS (.*)", err).group(1)))
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", err).group(1)
-    return {"rss_mb": rss_kb / 1024, "wall": wall, **stats}
+    runner = re.search(r"RUNNER (.*)", err)
+    return {"rss_mb": rss_kb / 1024, "wall": wall, "runner": runner.group(1) if runner else "?", **stats}
 
 
 def main() -> None:
@@ -85,6 +93,7 @@ def main() -> None:
     p.add_argument("--backend", default="cpu")
     p.add_argument("--cache-mb", type=int, default=None)
     p.add_argument("--cache-steps", type=int, default=None)
+    p.add_argument("--tiles", default=None, help="Upscale's tiles: N or AxD (default: Upscale's default)")
     p.add_argument("--src", default=str(SAMPLE))
     args = p.parse_args()
     sizes = []
@@ -104,7 +113,7 @@ def main() -> None:
             r = run_one(vpy, w, h, args)
             once = "every step once" if int(r["steps"]) == args.frames and int(r["fallback"]) == 0 else "EXTRA STEPS"
             print(f"{w}x{h}: peak RSS {r['rss_mb']:.0f} MiB, steps {r['steps']} for {args.frames} frames ({once}), "
-                  f"store {r['stored']} steps / {r['stored_mb']} MiB at the end, wall {r['wall']}", flush=True)
+                  f"store {r['stored']} steps / {r['stored_mb']} MiB at the end, wall {r['wall']}; {r['runner']}", flush=True)
     sys.exit(0)
 
 

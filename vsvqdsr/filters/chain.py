@@ -178,7 +178,8 @@ class RecurrentChain:
         capacity: steps kept in the store (None: bounded by ``budget`` alone).
         extra_props: props added to every output frame.
         stats: optional dict updated live with ``steps``, ``served``, ``fallback_steps``,
-            ``stored`` (steps held in the store) and ``stored_mb`` (their size).
+            ``stored`` (steps held in the store) and ``stored_mb`` (their size); ``runner`` is the
+            runner's description (engine, precision, tiles).
         budget: bytes the store may hold (frames, states and device outputs together).
     """
 
@@ -198,7 +199,7 @@ class RecurrentChain:
         self.extra_props = dict(extra_props)
         self.feedback = bool(runner.desc.feedback)
         self.stats = stats if stats is not None else {}
-        self.stats.update(steps=0, served=0, fallback_steps=0, stored=0, stored_mb=0.0)
+        self.stats.update(steps=0, served=0, fallback_steps=0, stored=0, stored_mb=0.0, runner=runner.describe())
         self._stats_lock = threading.Lock()
         self._warned_fields = False
         self._frontier: dict[int, int] = {}  # chain begin -> highest frame decided (done or in flight)

@@ -1,6 +1,7 @@
 """``vqdsr.Upscale``: recurrent x4 animation video super-resolution as a VapourSynth filter."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
@@ -10,6 +11,8 @@ import numpy as np
 import vapoursynth as vs
 
 from .. import backends
+from ..backends import tiled
+from ..backends.base import padded_size
 from ..weights import WeightsError, load_state_dict, resolve_model
 from ..weights.descriptors import build_network
 from .chain import ChainPlan, RecurrentChain
@@ -96,6 +99,87 @@ def default_cache_mb(runner_name: str, device_id: int = 0) -> int:
     return max(16, int(mb))
 
 
+#: Automatic tiling: a step whose untiled activations would exceed ``AUTO_TILE_TRIGGER_MB`` MiB is
+#: tiled into windows of at most ``AUTO_TILE_MB`` MiB of activations. Tiling costs compute (each
+#: window recomputes its halo), so frames that fit run untiled; frames that do not get small windows,
+#: because the full-frame buffers (store, state, output) grow with the frame at the same time.
+AUTO_TILE_TRIGGER_MB = 1536
+AUTO_TILE_MB = 384
+
+
+def _pair(v: Any) -> tuple[int, int] | None:
+    """``v`` as ``(x, y)`` positive ints (an int means both), or None if it is not one."""
+    if _is_int(v):
+        v = (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(i) and i >= 1 for i in v):
+        return int(v[0]), int(v[1])
+    return None
+
+
+def _check_tile_args(tiles, tilesize, overlap) -> None:
+    if tiles is not None and _pair(tiles) is None:
+        raise _fail(f"tiles must be a positive integer or (across, down) of positive integers, or None, got {tiles!r}")
+    if tilesize is not None and (_pair(tilesize) is None or min(_pair(tilesize)) < 8):
+        raise _fail("tilesize must be (width, height) in input pixels, each an integer >= 8 (or one such "
+                    f"integer for both), or None, got {tilesize!r}")
+    if tiles is not None and tilesize is not None:
+        raise _fail("give tiles (a count) or tilesize (a size), not both")
+    if overlap is not None and (not _is_int(overlap) or overlap < 0):
+        raise _fail(f"overlap must be an integer (input pixels, at least the receptive field of one step) "
+                    f"or None, got {overlap!r}")
+
+
+def tile_grid(hp: int, wp: int, tiles, tilesize, halo: int) -> tuple[int, int]:
+    """Tiles ``(across, down)`` for a padded ``hp x wp`` input (see ``Upscale``'s ``tiles``)."""
+    if tiles is not None:
+        return _pair(tiles)
+    if tilesize is not None:
+        tw, th = _pair(tilesize)
+        return -(-wp // tw), -(-hp // th)
+    if tiled.ACTIVATION_BYTES_PER_PIXEL * hp * wp <= AUTO_TILE_TRIGGER_MB << 20:
+        return 1, 1
+    limit = AUTO_TILE_MB << 20
+    # square-ish tiles of at most ``limit`` bytes, the halo counted
+    n = 2
+    while True:
+        gx = max(1, round((n * wp / hp) ** 0.5))
+        gy = -(-n // gx)
+        lay = tiled.tile_layout(hp, wp, (gx, gy), halo)
+        if tiled.ACTIVATION_BYTES_PER_PIXEL * lay.win_h * lay.win_w <= limit or n > 256:
+            return gx, gy
+        n += 1
+
+
+def _tiling(spec, desc, tiles, tilesize, overlap) -> tiled.TileLayout | None:
+    """The tile layout for ``spec`` (None: run untiled); refuses an overlap below the receptive field
+    and more tiles than the input has 4-pixel columns/rows."""
+    hp, wp = padded_size(spec.height, spec.width, desc.size_multiple)
+    reach = tiled.step_reach(tuple(desc.num_block))
+    if overlap is not None and overlap < reach:
+        raise _fail(f"overlap must be >= {reach} input pixels (the receptive field of one step of this network; "
+                    f"less puts seams into the hidden state that grow along the scene), or None, got {overlap}")
+    grid = tile_grid(hp, wp, tiles, tilesize, reach if overlap is None else overlap)
+    if grid[0] > wp // 4 or grid[1] > hp // 4:
+        raise _fail(f"tiles {grid[0]}x{grid[1]} do not fit a {spec.width}x{spec.height} input; accepted: at most "
+                    f"{wp // 4} across and {hp // 4} down (tiles of at least 4 pixels)")
+    if grid == (1, 1):
+        return None
+    layout = tiled.tile_layout(hp, wp, grid, reach if overlap is None else overlap, desc.size_multiple)
+    if layout.grid == (1, 1) or (layout.win_h, layout.win_w) == (hp, wp):
+        return None
+    return layout
+
+
+def _make_runner(backend, net, desc, spec, layout, options):
+    """The runner for ``spec``: a :class:`~vsvqdsr.backends.tiled.TiledRunner` over a runner built for
+    one window when ``layout`` is given."""
+    if layout is None:
+        return backends.create(backend, net, desc, spec, **options)
+    inner_spec = dataclasses.replace(spec, height=layout.win_h, width=layout.win_w)
+    inner = backends.create(backend, net, desc, inner_spec, **options)
+    return tiled.TiledRunner(inner, desc, spec, layout)
+
+
 def _check_finite(state: dict, path) -> None:
     """Refuse NaN/Inf weights: they would make every output frame silently non-finite."""
     import torch
@@ -127,6 +211,9 @@ def Upscale(
     linear: bool = False,
     format: Any = None,  # noqa: A002 -- the name every VapourSynth filter uses
     clamp: bool = False,
+    tiles: int | tuple[int, int] | None = None,
+    tilesize: int | tuple[int, int] | None = None,
+    overlap: int | None = None,
     stats: dict | None = None,
     **backend_options: Any,
 ) -> vs.VideoNode:
@@ -174,6 +261,19 @@ def Upscale(
             ``_Matrix``/``_Range`` (missing: the defaults the input was decoded with).
         clamp: clamp float output to [0, 1] (the network overshoots: RGBS spans about
             -0.47..1.18 on the bundled sample); integer formats are clamped by the conversion.
+        tiles: run each step as this many overlapping tiles, an int (across and down) or
+            ``(across, down)``; 1 = never tile. None (with ``tilesize`` None): automatic, when one
+            untiled step's activations (about 3.7 KB per input pixel in fp32) would exceed
+            :data:`AUTO_TILE_TRIGGER_MB` MiB, into tiles of at most :data:`AUTO_TILE_MB` MiB
+            (720x480 runs untiled, 1280x720 as 4x4 tiles). The hidden state stays
+            full-frame; each tile sees the inputs and state over its region plus ``overlap`` pixels
+            of context, and only its interior is kept, so the output equals the untiled output up to
+            float rounding (no seams, no drift over the scene) while memory is bounded by the tile.
+        tilesize: tile size ``(width, height)`` (or one int for both) in input pixels, rounded up to a
+            multiple of 4, instead of ``tiles``.
+        overlap: context on each inner side of a tile, in input pixels; at least (and by default) the
+            receptive field of one step (:func:`~vsvqdsr.backends.tiled.step_reach`, 28 for the
+            shipped networks), rounded up to a multiple of 4.
         stats: optional dict the filter keeps updated with ``steps`` (network steps run),
             ``served`` (re-requests answered from the store), ``fallback_steps``, ``stored`` and
             ``stored_mb`` (steps held in the store and their size).
@@ -216,6 +316,7 @@ def Upscale(
     if not isinstance(num_streams, int) or num_streams < 1:
         raise _fail(f"num_streams must be a positive integer, got {num_streams!r}")
     check_output_args(clip, 4, width, height, kernel, linear, format, clamp, FUNC)  # fail before loading
+    _check_tile_args(tiles, tilesize, overlap)
 
     is_float_rgb = clip.format.id in (vs.RGBS, vs.RGBH)
     if fp16 is None:
@@ -234,8 +335,9 @@ def Upscale(
     rgb = clip if is_float_rgb else to_float_rgb(check_color_props(clip, FUNC), half=half_out)
     spec = backends.RunnerSpec(height=clip.height, width=clip.width, fp16=bool(fp16), device_id=device_id,
                                host_dtype=np.float16 if half_out else np.float32, num_streams=num_streams)
+    layout = _tiling(spec, desc, tiles, tilesize, overlap)
     try:
-        runner = backends.create(backend, net, desc, spec, **backend_options)
+        runner = _make_runner(backend, net, desc, spec, layout, backend_options)
     except (RuntimeError, TypeError, ValueError, OSError) as e:  # BackendUnavailable is a RuntimeError
         raise _fail(f"backend {backend!r}: {e}") from None
 
