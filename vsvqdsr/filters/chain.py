@@ -228,15 +228,19 @@ class RecurrentChain:
             sec_prev = base[0] + self.sec[:-1]
             self._from = {("prim", "prim"): node("prim", prim_prev), ("prim", "sec"): node("prim", sec_prev),
                           ("sec", "sec"): node("sec", sec_prev)}
+            self._prev = [prim_prev, sec_prev]
         else:
             self._from = {}
+            self._prev = []
 
     def clip(self) -> vs.VideoNode:
         """The output clip. It alone owns this chain (its runner, store and nodes): once it and its
         frames are gone, everything is freed. Keep no reference to it on this object."""
-        # The step store is this chain's cache; VapourSynth's own cache on ``prim`` (switched on once
-        # the owning node consumes it too) would hold duplicate full-size frames.
-        vs.core.std.SetVideoCache(self.prim, 0)
+        # The step store is this chain's cache; VapourSynth's own caches on ``prim`` (switched on once
+        # the owning node consumes it too) and on the nodes between the steps would keep full-size
+        # frames alive after the store has let them go.
+        for node in (self.prim, self.sec, *self._nodep.values(), *self._from.values(), *self._prev):
+            vs.core.std.SetVideoCache(node, 0)
         return owning_clip(self.prim, self)
 
     # -- bookkeeping -------------------------------------------------------------------------------
