@@ -276,7 +276,7 @@ def test_auto_refuses_options_no_backend_takes(src, animesr_path, kw, bad, hint)
     assert "accepted: Upscale's model, backend" in msg and "engine_dir" in msg and "threads" in msg
     if hint:
         assert f"did you mean {hint}?" in msg
-    with pytest.raises(vs.Error, match="Upscale: unknown argument.*engine_dir.*backend 'cpu'.*options engine, threads$"):
+    with pytest.raises(vs.Error, match="Upscale: unknown argument.*engine_dir.*backend 'cpu'.*options engine, threads, precision$"):
         vqdsr.Upscale(src, model=str(animesr_path), backend="cpu", engine_dir="/tmp/x")
 
 
