@@ -423,7 +423,7 @@ def test_long_catchup_is_logged_rate_limited_and_linear_render_is_silent(tiny_mo
     seek.get_frame(199)  # 49 more steps, within the rate limit: no second line
     err = capfd.readouterr()
     lines = [ln for ln in err.err.splitlines() if "needs" in ln]
-    assert lines == [lines[0]] and lines[0].startswith("Upscale: frame 150 needs 151 steps from scene start 0")
+    assert lines == [lines[0]] and lines[0].startswith("vsvqdsr: Upscale: frame 150 needs 151 steps from scene start 0")
     assert err.out == "" and st["steps"] == 200
     bounded = vqdsr.Upscale(src, model=tiny_model, scene_detect=False, max_chain=16, warmup=4)
     bounded.get_frame(150)  # at most 16 + 4 steps: below the threshold

@@ -7,9 +7,11 @@ takes (:class:`UnknownOptions`), before anything is built.
 from __future__ import annotations
 
 import importlib
-import sys
 
 from .base import BackendUnavailable, RunnerSpec, StepRunner
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["BACKENDS", "AUTO_ORDER", "BackendUnavailable", "RunnerSpec", "StepRunner", "UnknownOptions",
            "accepted_options", "check_options", "create", "resolve_auto"]
@@ -96,7 +98,7 @@ def create(name: str, net, desc, spec: RunnerSpec, **options) -> StepRunner:
         name = resolve_auto()
         if name not in _announced:
             _announced.add(name)
-            print(f"vsvqdsr: backend=auto chose {name!r}", file=sys.stderr, flush=True)
+            log.info(f"backend=auto chose {name!r}")
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; accepted: auto, {', '.join(sorted(BACKENDS))}")
     mod = importlib.import_module(f".{BACKENDS[name]}", __name__)
@@ -105,8 +107,7 @@ def create(name: str, net, desc, spec: RunnerSpec, **options) -> StepRunner:
         unknown = sorted(set(options) - set(accepted))
         if unknown and auto:
             # options meant for another backend of the auto order (e.g. engine_dir for trt)
-            print(f"vsvqdsr: backend=auto chose {name!r}, which ignores {', '.join(unknown)}",
-                  file=sys.stderr, flush=True)
+            log.info(f"backend=auto chose {name!r}, which ignores {', '.join(unknown)}")
             options = {k: v for k, v in options.items() if k in accepted}
         elif unknown:
             raise UnknownOptions(name, unknown, list(accepted))

@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import struct
-import sys
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
@@ -27,6 +26,9 @@ from typing import TypeVar
 from filelock import FileLock, Timeout
 
 from ..weights.loading import atomic_write_bytes  # one atomic writer for weights and engines
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 
 __all__ = ["EngineKey", "EngineCache", "CorruptEngine", "default_engine_dir", "pack", "unpack", "slug", "atomic_write_bytes"]
@@ -186,4 +188,4 @@ class EngineCache:
 
 
 def _log(msg: str) -> None:
-    print(f"vsvqdsr: {msg}", file=sys.stderr, flush=True)
+    log.info(msg)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,9 @@ import torch
 from torch import nn
 
 from .base import BackendUnavailable, RunnerSpec
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["GraphDef", "GraphEngine", "TorchGraph", "open_graph", "GRAPH_OPTIONS", "graph_onnx"]
 
@@ -316,8 +318,7 @@ def _check_options(name: str, options: Mapping[str, Any], auto: bool) -> dict[st
         raise ValueError(f"no backend takes option(s) {', '.join(sorted(set(unknown) - anywhere))}; "
                          f"accepted: {', '.join(sorted(anywhere))}")
     if unknown and auto:
-        print(f"vsvqdsr: backend=auto chose {name!r}, which ignores {', '.join(unknown)}", file=sys.stderr,
-              flush=True)
+        log.info(f"backend=auto chose {name!r}, which ignores {', '.join(unknown)}")
         return {k: v for k, v in options.items() if k in accepted}
     if unknown:
         raise ValueError(f"backend {name!r} does not take option(s) {', '.join(unknown)}; "

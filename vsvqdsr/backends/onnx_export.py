@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import torch
 
 from .engine_cache import atomic_write_bytes
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["OPSET", "input_names", "output_names", "export_step", "export_step_bytes",
            "convert_to_fp16", "onnx_checksum", "atomic_write_bytes", "export_graph_bytes",
@@ -238,4 +240,4 @@ def trt_problems(model: bytes) -> list[str]:
 
 
 def _log(msg: str) -> None:
-    print(f"vsvqdsr: {msg}", file=sys.stderr, flush=True)
+    log.info(msg)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -22,6 +21,9 @@ from .base import BackendUnavailable, RunnerSpec
 from .host import HostRunner
 from .onnx_export import export_step_bytes, input_names
 from .precision import resolve
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["OPTIONS", "OpenVINORunner", "OpenVINOGraph", "available", "compiled_precision", "create",
            "compile_config", "keep_f32", "read_onnx"]
@@ -78,9 +80,8 @@ class OpenVINORunner(HostRunner):
         self.compiled = core.compile_model(model, "CPU", config)
         self.precision = compiled_precision(self.compiled)
         if self.precision != self.requested:
-            print(f"vsvqdsr: openvino: precision {self.requested!r} requested, the compiled model runs "
-                  f"{self.precision!r} (the CPU offers {', '.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))})",
-                  file=sys.stderr, flush=True)
+            log.info(f"openvino: precision {self.requested!r} requested, the compiled model runs "
+                     f"{self.precision!r} (the CPU offers {', '.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))})")
         self._names = names
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._version = ov.get_version()
@@ -188,8 +189,8 @@ class OpenVINOGraph:
         # CPU without bf16 compiles to f32
         self.precision = self.requested if self.requested == "f32" or "BF16" in offered else "f32"
         if self.precision != self.requested:
-            print(f"vsvqdsr: openvino: precision {self.requested!r} requested, the graph runs {self.precision!r} "
-                  f"(the CPU offers {', '.join(sorted(offered))})", file=sys.stderr, flush=True)
+            log.info(f"openvino: precision {self.requested!r} requested, the graph runs {self.precision!r} "
+                     f"(the CPU offers {', '.join(sorted(offered))})")
         self._compiled: dict[tuple, object] = {}
         self._requests: dict[tuple, queue.SimpleQueue] = {}
         self._lock = threading.Lock()

@@ -16,8 +16,10 @@ once per outcome, what ``auto`` chose and why.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Iterable
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["PRECISIONS", "capabilities", "check", "choose", "cpu_flags", "has_native_bf16", "openvino_capabilities",
            "resolve", "summary"]
@@ -110,5 +112,5 @@ def resolve(precision: str, who: str = "cpu", caps: Iterable[str] | None = None,
         chosen, why = "f32", f"{who} has no {chosen} kernels"
     if precision == "auto" and (chosen, why) not in _announced:
         _announced.add((chosen, why))
-        print(f"vsvqdsr: {who}: precision=auto chose {chosen!r} ({why}: {summary(caps)})", file=sys.stderr, flush=True)
+        log.info(f"{who}: precision=auto chose {chosen!r} ({why}: {summary(caps)})")
     return chosen

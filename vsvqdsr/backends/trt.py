@@ -30,6 +30,9 @@ from .base import BackendUnavailable, RunnerSpec
 from .cuda_streams import GPURunnerBase, SlotPool, cuda_device
 from .engine_cache import EngineCache, EngineKey, slug
 from .onnx_export import atomic_write_bytes, convert_to_fp16, export_step_bytes, input_names, onnx_checksum
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["OPTIONS", "INSTALL_HINT", "TRTRunner", "available", "create", "import_tensorrt", "build_engine",
            "engine_key", "stdout_to_stderr"]
@@ -88,7 +91,7 @@ def _make_logger(trt, verbose: bool):
 
         def log(self, severity, msg) -> None:
             if verbose or int(severity) <= int(trt.ILogger.Severity.WARNING):
-                print(f"vsvqdsr trt [{getattr(severity, 'name', severity)}]: {msg}", file=sys.stderr, flush=True)
+                log.info(f"trt [{getattr(severity, 'name', severity)}]: {msg}")
 
     return StderrLogger()
 
@@ -191,9 +194,9 @@ def build_engine(onnx_model: bytes, profile: Profile | None, *, feedback: bool, 
                     cache_data = timing_cache.read_bytes()
         cache = config.create_timing_cache(cache_data)
         config.set_timing_cache(cache, ignore_mismatch=True)
-        print(f"vsvqdsr trt: building engine (TensorRT {trt.__version__}, profile {input_shapes or profile}, "
-              f"{'fp16 flag' if fp16_flag else 'types from ONNX'}); this takes minutes once per "
-              "model, size and GPU", file=sys.stderr, flush=True)
+        log.info(f"trt: building engine (TensorRT {trt.__version__}, profile {input_shapes or profile}, "
+                 f"{'fp16 flag' if fp16_flag else 'types from ONNX'}); this takes minutes once per "
+                 "model, size and GPU")
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise RuntimeError("trt: engine build failed (see the TensorRT log above)")

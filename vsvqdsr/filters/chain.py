@@ -40,7 +40,6 @@ An ``_Alpha`` frame prop is scaled with the frame (:func:`~.formats.scale_alpha`
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +51,9 @@ import vapoursynth as vs
 from .formats import array_to_frame, copy_props, frame_to_array, scale_alpha
 from .lifetime import WeakCall, owning_clip
 from .scenes import SceneIndex
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["ChainPlan", "StepStore", "RecurrentChain", "nbytes", "entry_nbytes"]
 
@@ -263,10 +265,9 @@ class RecurrentChain:
                 return
             self._warned_fields = True
         order = {1: "bottom field first", 2: "top field first"}.get(int(field), "field-based")
-        print(f"Upscale: frame {n} has _FieldBased={int(field)} ({order}): the input is interlaced, and the "
-              "network expects progressive frames (combing is upscaled as detail); deinterlace or inverse-"
-              "telecine first, or set _FieldBased=0 if the frames are progressive (warned once)",
-              file=sys.stderr, flush=True)
+        log.warning(f"Upscale: frame {n} has _FieldBased={int(field)} ({order}): the input is interlaced, and "
+                    "the network expects progressive frames (combing is upscaled as detail); deinterlace or "
+                    "inverse-telecine first, or set _FieldBased=0 if the frames are progressive (warned once)")
 
     def _chain(self, role: str, n: int, start: int) -> int | None:
         return self.plan.primary(n, start) if role == "prim" else self.plan.secondary(n, start)
@@ -307,8 +308,8 @@ class RecurrentChain:
                 return
             self._last_catchup_log = now
         where = "scene start" if chain == start else "chain start"
-        print(f"Upscale: frame {n} needs {needs} steps from {where} {chain} (the recurrence is resolved in order; "
-              "max_chain bounds this, see docs/preview.md)", file=sys.stderr, flush=True)
+        log.info(f"Upscale: frame {n} needs {needs} steps from {where} {chain} (the recurrence is resolved in "
+                 "order; max_chain bounds this, see docs/preview.md)")
 
     # -- the step: inputs (and the previous step of the chain) are ready --------------------------
     def _compute(self, role: str, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
