@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 
+from ..log import get_logger
 from ..evaluation.speed import ALL_SIZES, Row, cpu_verdicts, macs_per_lr_pixel, render_verdicts  # noqa: F401  (re-exported)
 from .main import CLIError
+
+log = get_logger(__name__)
 
 
 def _parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump({"info": info, "rows": [asdict(r) for r in res.rows], "cpu_targets": res.cpu_targets,
                        "speed_targets": res.speed_targets, "render_targets": res.render_targets, "graph_limits": res.graph_limits}, f, indent=1)
-        print(f"vqdsr bench: wrote {args.json}", file=sys.stderr)
+        log.info(f"bench: wrote {args.json}")
     return 0
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from ..log import get_logger
 from .main import CLIError, check_output_file
+
+log = get_logger(__name__)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -64,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=str)
-        print(f"vqdsr precision-gate: wrote {args.json}", file=sys.stderr)
+        log.info(f"precision-gate: wrote {args.json}")
     return 0 if ok else 1
 
 

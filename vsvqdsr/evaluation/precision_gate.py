@@ -25,13 +25,16 @@ import copy
 import functools
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["SCENE_GATE_DB", "BENCH_GATE_PSNR_DB", "BENCH_GATE_SSIMULACRA2", "BF16EmulatedRunner", "SceneResult",
            "BenchResult", "LookupResult", "as_dict", "load_scene", "lookup_gate", "make_runner", "psnr_rgb", "run_chain",
@@ -45,7 +48,7 @@ BENCH_GATE_SSIMULACRA2 = 0.2
 
 
 def _log(msg: str) -> None:
-    print(f"vsvqdsr precision-gate: {msg}", file=sys.stderr, flush=True)
+    log.info(f"precision-gate: {msg}")
 
 
 def load_scene(path: str | os.PathLike, first: int = 0, count: int = 84) -> np.ndarray:

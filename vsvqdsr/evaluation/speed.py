@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 __all__ = ["ALL_SIZES", "WHATS", "BenchError", "Candidate", "Row", "macs_per_lr_pixel", "measure_cpu_peak",
            "measure_gpu_peak", "cpu_verdicts", "render_verdicts", "speedup_verdicts", "CPU_TARGET_FACTOR",
@@ -50,7 +53,7 @@ class BenchError(ValueError):
 
 
 def _log(msg: str) -> None:
-    print(f"vqdsr bench: {msg}", file=sys.stderr, flush=True)
+    log.info(f"bench: {msg}")
 
 
 ALL_SIZES = ((180, 320), (270, 480), (480, 720), (540, 960), (1080, 1920))
