@@ -138,3 +138,39 @@ def test_parse_failure_is_reported(monkeypatch):
     p = trt_backend.Profile((8, 8), (8, 8), (8, 8))
     with pytest.raises(RuntimeError, match="unsupported operator Foo"):
         trt_backend.build_engine(b"x", p, feedback=False, num_feat=64, scale=4)
+
+
+def test_torch_trt_program_round_trip_on_both_save_signatures(tmp_path):
+    """The engine-cache payload of the torch_trt runners: what ``ttrt.save`` writes is what is stored,
+    under either keyword for the example inputs (``arg_inputs`` in newer releases, ``inputs`` in
+    older ones), and ``load_program`` hands the stored bytes back to ``ttrt.load``."""
+    from vsvqdsr.backends.torch_trt import load_program, program_bytes
+
+    class Loaded:
+        def __init__(self, data):
+            self.data = data
+
+        def module(self):
+            return self.data
+
+    def make(keyword):
+        seen = {}
+
+        def save(compiled, path, output_format, **kw):
+            if keyword not in kw:
+                raise TypeError(f"unexpected keyword {sorted(kw)}")
+            seen["example"] = kw[keyword]
+            with open(path, "wb") as f:
+                f.write(b"program:" + compiled + b":" + output_format.encode())
+
+        def load(path):
+            with open(path, "rb") as f:
+                return Loaded(f.read())
+
+        return types.SimpleNamespace(save=save, load=load), seen
+
+    for keyword in ("arg_inputs", "inputs"):
+        ttrt, seen = make(keyword)
+        payload = program_bytes(ttrt, b"m", ("x", "y"))
+        assert payload == b"program:m:exported_program" and seen["example"] == ["x", "y"]
+        assert load_program(ttrt, payload, -1) == payload  # -1: torch.cuda.device switches nothing

@@ -248,12 +248,9 @@ class TorchTRTGraph(GraphEngine):
 
     def __init__(self, g: GraphDef, spec: RunnerSpec, max_hw: tuple[int, int], multiple: int,
                  engine_dir: Any = None) -> None:
-        import tempfile
-        from pathlib import Path
-
         from .cuda_streams import cuda_device
         from .engine_cache import EngineCache, EngineKey
-        from .torch_trt import import_torch_tensorrt
+        from .torch_trt import import_torch_tensorrt, load_program, program_bytes
         from .trt import gpu_identity, import_tensorrt, stdout_to_stderr
 
         trt, ttrt = import_tensorrt(), import_torch_tensorrt()
@@ -278,20 +275,10 @@ class TorchTRTGraph(GraphEngine):
         def build() -> bytes:
             with stdout_to_stderr(), torch.cuda.device(self.device), torch.no_grad():
                 compiled = ttrt.compile(module, ir="dynamo", inputs=inputs, enabled_precisions={self.dtype})
-                with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
-                    path = Path(tmp) / "graph.ep"
-                    try:  # the keyword was renamed across torch-tensorrt releases
-                        ttrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(example))
-                    except TypeError:
-                        ttrt.save(compiled, str(path), output_format="exported_program", inputs=list(example))
-                    return path.read_bytes()
+                return program_bytes(ttrt, compiled, example)
 
         def load(payload: bytes):
-            with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
-                path = Path(tmp) / "graph.ep"
-                path.write_bytes(payload)
-                with torch.cuda.device(self.device):
-                    return ttrt.load(str(path)).module()
+            return load_program(ttrt, payload, self.device)
 
         self.module = EngineCache(engine_dir).get_or_build(key, build, load)
         self._lock = threading.Lock()

@@ -60,6 +60,26 @@ class _Slot:
     stream: Any
 
 
+
+def program_bytes(ttrt, compiled, example) -> bytes:
+    """A compiled torch-tensorrt module serialised as an exported program (what the engine cache stores)."""
+    with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
+        path = Path(tmp) / "module.ep"
+        try:  # the keyword was renamed across torch-tensorrt releases
+            ttrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(example))
+        except TypeError:
+            ttrt.save(compiled, str(path), output_format="exported_program", inputs=list(example))
+        return path.read_bytes()
+
+
+def load_program(ttrt, payload: bytes, device):
+    """The module :func:`program_bytes` serialised, loaded onto ``device``."""
+    with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
+        path = Path(tmp) / "module.ep"
+        path.write_bytes(payload)
+        with torch.cuda.device(device):
+            return ttrt.load(str(path)).module()
+
 class TorchTRTRunner(GPURunnerBase):
     name = "torch_trt"
 
@@ -87,20 +107,10 @@ class TorchTRTRunner(GPURunnerBase):
             with stdout_to_stderr(), torch.cuda.device(self.device), torch.no_grad():
                 compiled = ttrt.compile(module, ir="dynamo", inputs=list(example),
                                         enabled_precisions={self.dtype})
-                with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
-                    path = Path(tmp) / "step.ep"
-                    try:  # the keyword was renamed across torch-tensorrt releases
-                        ttrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(example))
-                    except TypeError:
-                        ttrt.save(compiled, str(path), output_format="exported_program", inputs=list(example))
-                    return path.read_bytes()
+                return program_bytes(ttrt, compiled, example)
 
         def load(payload: bytes):
-            with tempfile.TemporaryDirectory(prefix="vsvqdsr-ttrt-") as tmp:
-                path = Path(tmp) / "step.ep"
-                path.write_bytes(payload)
-                with torch.cuda.device(self.device):
-                    return ttrt.load(str(path)).module()
+            return load_program(ttrt, payload, self.device)
 
         self.module = EngineCache(engine_dir).get_or_build(key, build, load)
         self._versions = f"torch-tensorrt {ttrt.__version__}, TensorRT {trt.__version__}"
