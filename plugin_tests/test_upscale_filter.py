@@ -447,3 +447,29 @@ def test_preview_recipe_matches_the_encode(src, animesr_path, threads):
         got[n] = np.stack([np.asarray(f[p]) for p in range(3)])
         assert st["steps"] - before <= 3 + 1
     assert all(np.array_equal(got[n], encode[n]) for n in range(12))
+
+
+def test_step_store_evicts_superseded_steps_first():
+    """Over its budget the store drops a step whose successor is stored before any other: a linear
+    chain under a budget smaller than one step keeps one step (the one the next step reads), a seek's
+    latest step survives a later step of another walk of the same chain, and interleaved chains keep
+    at least two steps."""
+    from vsvqdsr.filters.chain import Entry, StepStore
+
+    def entry():
+        return Entry(None, np.zeros(1000, np.uint8), None)
+
+    store = StepStore(budget=500)
+    for k in range(5):
+        store.put((0, k), entry())
+        assert len(store) == 1 and store.get((0, k)) is not None
+    store = StepStore(capacity=2)
+    for key in [(0, 20), (0, 5), (0, 6)]:  # a seek to 20, then a walk 5 -> 6
+        store.put(key, entry())
+    assert store.get((0, 6)) is not None and store.get((0, 20)) is not None and store.get((0, 5)) is None
+    store = StepStore(budget=500)
+    store.put((0, 3), entry())
+    store.put((10, 10), entry())
+    assert len(store) == 2  # two chains' latest steps: nothing superseded, the minimum is kept
+    store.put((10, 11), entry())
+    assert store.get((10, 10)) is None and len(store) == 2 and store.get((0, 3)) is not None

@@ -115,8 +115,12 @@ def entry_nbytes(entry: Entry) -> int:
 
 class StepStore:
     """LRU of finished steps keyed by ``(chain begin, frame)``, bounded by a count (``capacity``)
-    and/or a size in bytes (``budget``, counted with :func:`entry_nbytes`). At least
-    :attr:`MIN_ENTRIES` steps are kept whatever the budget, so a chain can always continue."""
+    and/or a size in bytes (``budget``, counted with :func:`entry_nbytes`). Over the bound, a step
+    whose successor in its chain is stored goes first (the chain continues from the successor; the
+    step itself serves nothing but a repeated request for its frame), least recently used first;
+    then the least recently used of the rest, keeping at least :attr:`MIN_ENTRIES` steps whatever the
+    budget, so interleaved chains can always continue. In a linear render under a tight budget this
+    keeps one step, not two: the one the next step reads."""
 
     MIN_ENTRIES = 2
 
@@ -150,11 +154,21 @@ class StepStore:
                 self.nbytes -= old[1]
             self._items[key] = (entry, size)
             self.nbytes += size
-            while len(self._items) > self.MIN_ENTRIES and (
-                    (self.capacity is not None and len(self._items) > self.capacity)
-                    or (self.budget is not None and self.nbytes > self.budget)):
-                _, (_, freed) = self._items.popitem(last=False)
+            while ((self.capacity is not None and len(self._items) > self.capacity)
+                   or (self.budget is not None and self.nbytes > self.budget)):
+                victim = self._victim()
+                if victim is None:
+                    break
+                _, freed = self._items.pop(victim)
                 self.nbytes -= freed
+
+    def _victim(self) -> tuple[int, int] | None:
+        """The step to evict (lock held): the least recently used one whose successor is stored, else
+        the least recently used one while more than :attr:`MIN_ENTRIES` are stored, else None."""
+        for c, k in self._items:  # least recently used first
+            if (c, k + 1) in self._items:
+                return (c, k)
+        return next(iter(self._items)) if len(self._items) > self.MIN_ENTRIES else None
 
     def latest(self, chain: int, upto: int) -> tuple[int, Entry] | None:
         """The stored step of ``chain`` with the highest frame number <= ``upto``."""

@@ -248,8 +248,9 @@ def Upscale(
             re-requests, overriding ``cache_mb``.
         cache_mb: size in MiB of the step store (output frames, hidden states, device outputs):
             default 1/64 of RAM within [256, 1024] (and at most 1/8 of the GPU's memory on a GPU
-            backend). At least 2 steps are kept whatever the size; a linear render runs every step
-            once with any size, a larger store only helps re-requests and random access.
+            backend). Over it, a step whose successor is stored goes first; at least 2 steps are
+            kept when chains interleave. A linear render runs every step once with any size, a
+            larger store only helps re-requests and random access.
         width, height: output size after super-resolution (downscale with ``kernel``); one of them
             alone keeps the aspect ratio (rounded to even). None = 4x the input.
         kernel: ``resize`` kernel for width/height and format conversion: point, bilinear, bicubic
