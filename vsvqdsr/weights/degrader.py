@@ -29,7 +29,7 @@ import torch
 from ..nets.vqgan import MultiScaleVQGAN, TopVQGAN
 from .archs import VQGAN
 from .descriptors import ModelDescriptor
-from .loading import WeightsError, load_checkpoint, save_state_dict, unwrap_state_dict
+from .loading import WeightsError, load_checkpoint, read_metadata, save_state_dict, unwrap_state_dict
 
 __all__ = ["DegraderDescriptor", "describe_degrader", "load_degrader", "load_degrader_state",
            "map_official_keys", "save_degrader", "build_degrader", "DEGRADER_KIND", "load_degrader_model"]
@@ -126,14 +126,8 @@ def _load_lightning(path: Path) -> dict:
 def load_degrader_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a degrader file: ``(state dict in our names, metadata)`` (metadata empty for official files)."""
     p = Path(path)
-    meta: dict[str, str] = {}
+    meta = read_metadata(p)
     if p.suffix == ".safetensors":
-        from safetensors import safe_open
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-        except Exception as e:
-            raise WeightsError(f"{p.name}: damaged or not a safetensors file ({e})") from e
         sd = load_checkpoint(p)
     else:
         sd = unwrap_state_dict(_load_lightning(p))

@@ -51,6 +51,21 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return dict(obj)
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a ``.safetensors`` file (empty for other files); a damaged file is a
+    :class:`WeightsError`."""
+    p = Path(path)
+    if p.suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:
+        raise WeightsError(f"{p.name}: damaged or not a safetensors file ({e})") from e
+
+
 def _looks_like_safetensors(head: bytes) -> bool:
     # 8-byte little-endian header length followed by a JSON object.
     return len(head) >= 9 and head[8:9] == b"{"

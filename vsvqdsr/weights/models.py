@@ -14,7 +14,7 @@ from torch import nn
 
 from .archs import describe_any
 from .descriptors import KINDS, ModelDescriptor
-from .loading import WeightsError, load_checkpoint, unwrap_state_dict
+from .loading import WeightsError, load_checkpoint, read_metadata, unwrap_state_dict
 from .registry import resolve
 
 __all__ = ["load_model", "read_weights"]
@@ -27,15 +27,7 @@ def read_weights(path: str | os.PathLike, kind: str) -> tuple[dict, dict[str, st
         from .degrader import load_degrader_state
 
         return load_degrader_state(p)
-    meta: dict[str, str] = {}
-    if p.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-        except Exception as e:
-            raise WeightsError(f"{p.name}: damaged or not a safetensors file ({e})") from e
+    meta = read_metadata(p)
     return unwrap_state_dict(load_checkpoint(p)), meta
 
 
