@@ -74,6 +74,21 @@ def _round_bf16(t):
     return t.to(torch.bfloat16).to(torch.float32)
 
 
+def _emulate_bf16_convs(module) -> None:
+    """Round every convolution's weights to bf16 in place and its inputs and outputs on each call
+    (f32 accumulation): bf16 convolutions emulated on a CPU without bf16 arithmetic."""
+    import torch
+
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.copy_(_round_bf16(m.weight))
+                if m.bias is not None:
+                    m.bias.copy_(_round_bf16(m.bias))
+                m.register_forward_pre_hook(lambda _m, args: tuple(_round_bf16(a) for a in args))
+                m.register_forward_hook(lambda _m, _args, out: _round_bf16(out))
+
+
 @functools.lru_cache(maxsize=1)
 def _emulated_class():
     import torch
@@ -88,14 +103,7 @@ def _emulated_class():
 
         def __init__(self, net, desc, spec) -> None:
             super().__init__(net, desc, spec, channels_last=True, precision="f32")
-            with torch.no_grad():
-                for m in self.net.modules():
-                    if isinstance(m, torch.nn.Conv2d):
-                        m.weight.copy_(_round_bf16(m.weight))
-                        if m.bias is not None:
-                            m.bias.copy_(_round_bf16(m.bias))
-                        m.register_forward_pre_hook(lambda _m, args: tuple(_round_bf16(a) for a in args))
-                        m.register_forward_hook(lambda _m, _args, out: _round_bf16(out))
+            _emulate_bf16_convs(self.net)
             self.precision = "bf16 (emulated)"
 
         def upload(self, frame):
@@ -316,14 +324,7 @@ def lookup_gate(net, frames: np.ndarray, ranks: Sequence[int] = (1, 50)) -> Look
     ranks = tuple(k for k in ranks if k <= k_max)
     ref = DegradeModule(net, k_max).eval()
     emu = DegradeModule(net, k_max).eval()
-    with torch.no_grad():
-        for m in emu.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.copy_(_round_bf16(m.weight))
-                if m.bias is not None:
-                    m.bias.copy_(_round_bf16(m.bias))
-                m.register_forward_pre_hook(lambda _m, args: tuple(_round_bf16(a) for a in args))
-                m.register_forward_hook(lambda _m, _args, out: _round_bf16(out))
+    _emulate_bf16_convs(emu)
 
     def order(dm, z, bf16_lookup: bool):
         d = z.shape[1]
