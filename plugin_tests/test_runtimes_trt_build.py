@@ -174,3 +174,12 @@ def test_torch_trt_program_round_trip_on_both_save_signatures(tmp_path):
         payload = program_bytes(ttrt, b"m", ("x", "y"))
         assert payload == b"program:m:exported_program" and seen["example"] == ["x", "y"]
         assert load_program(ttrt, payload, -1) == payload  # -1: torch.cuda.device switches nothing
+
+
+def test_deserialize_engine_refuses_a_none_engine():
+    """Both TensorRT runners load cached engines through one function; a payload TensorRT cannot
+    deserialise is an error, not a None engine."""
+    runtime = types.SimpleNamespace(deserialize_cuda_engine=lambda payload: None if payload == b"bad" else payload)
+    assert trt_backend.deserialize_engine(runtime, b"ok", -1) == b"ok"  # -1: torch.cuda.device switches nothing
+    with pytest.raises(RuntimeError, match="deserialize_cuda_engine returned None"):
+        trt_backend.deserialize_engine(runtime, b"bad", -1)

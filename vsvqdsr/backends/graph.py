@@ -172,7 +172,7 @@ class TRTGraph(GraphEngine):
         from .cuda_streams import cuda_device
         from .engine_cache import EngineCache, EngineKey, slug
         from .onnx_export import convert_to_fp16, onnx_checksum
-        from .trt import _make_logger, build_engine, gpu_identity, import_tensorrt
+        from .trt import _make_logger, build_engine, deserialize_engine, gpu_identity, import_tensorrt
 
         trt = import_tensorrt()
         self.inputs, self.output = g.inputs, g.output
@@ -199,11 +199,7 @@ class TRTGraph(GraphEngine):
                                     input_shapes=self.profile)
 
         def load(payload: bytes):
-            with torch.cuda.device(self.device):
-                engine = runtime.deserialize_cuda_engine(payload)
-            if engine is None:
-                raise RuntimeError("deserialize_cuda_engine returned None")
-            return engine
+            return deserialize_engine(runtime, payload, self.device)
 
         self.engine = cache.get_or_build(key, build, load)
         self.engine_path = cache.path(key)

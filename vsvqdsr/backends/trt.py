@@ -143,6 +143,15 @@ def _io_shapes(name: str, hw: tuple[int, int], num_feat: int, scale: int) -> tup
     return (1, 3, h, w)
 
 
+def deserialize_engine(runtime, payload: bytes, device):
+    """A serialised TensorRT engine (what the engine cache stores) deserialised on ``device``."""
+    with torch.cuda.device(device):
+        engine = runtime.deserialize_cuda_engine(payload)
+    if engine is None:
+        raise RuntimeError("deserialize_cuda_engine returned None")
+    return engine
+
+
 def build_engine(onnx_model: bytes, profile: Profile | None, *, feedback: bool, num_feat: int, scale: int,
                  fp16_flag: bool = False, workspace_mb: int | None = None, opt_level: int | None = None,
                  timing_cache: Path | None = None, verbose: bool = False,
@@ -276,11 +285,7 @@ class TRTRunner(GPURunnerBase):
                                     verbose=verbose)
 
         def load(payload: bytes):
-            with torch.cuda.device(self.device):
-                engine = runtime.deserialize_cuda_engine(payload)
-            if engine is None:
-                raise RuntimeError("deserialize_cuda_engine returned None")
-            return engine
+            return deserialize_engine(runtime, payload, self.device)
 
         self.engine = cache.get_or_build(key, build, load)
         self.engine_path = cache.path(key)
