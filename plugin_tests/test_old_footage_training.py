@@ -11,7 +11,9 @@ import pytest
 
 from conftest import load_script
 from vsvqdsr.damage import ArrayStep
-from vsvqdsr.training.degradations import CodecPass, old_footage_clip, sample_old_footage
+import torch
+
+from vsvqdsr.training.degradations import CodecPass, old_footage_clip, old_footage_lr, sample_old_footage
 from vsvqdsr.training.synthetic import make_clip_frames
 
 
@@ -44,6 +46,29 @@ def test_old_footage_clip_on_a_tiny_clip(family):
     assert 0.01 < np.abs(lr - area).mean() < 0.25  # damaged, but still the same picture
     with pytest.raises(ValueError, match="multiple of 8"):
         old_footage_clip(hr[:, :60], np.random.default_rng(0))
+
+
+def test_stage2_old_footage_share_replaces_whole_clips():
+    hr = torch.from_numpy(np.stack([make_clip_frames(3, 64, seed=s) for s in (1, 2, 3, 4)])).float() / 255.0
+    hr = hr.permute(0, 1, 4, 2, 3).contiguous()  # B,T,3,H,W
+    lr = torch.full((4, 3, 3, 16, 16), 0.5)
+    same, recs = old_footage_lr(hr, lr, np.random.default_rng(0), 0.0)
+    assert same is lr and recs == [None] * 4  # off: untouched, nothing drawn
+    out, recs = old_footage_lr(hr, lr, np.random.default_rng(2), 0.5)
+    picked = [r is not None for r in recs]
+    assert 0 < sum(picked) < 4  # this seed draws some clips, not all
+    assert torch.equal(lr, torch.full_like(lr, 0.5))  # the input LR is not modified in place
+    for i, took in enumerate(picked):
+        if not took:
+            assert torch.equal(out[i], lr[i])
+            continue
+        # the picked clip is old_footage_clip of its GT: a damaged picture of the same content
+        area = torch.nn.functional.interpolate(hr[i], size=(16, 16), mode="area")
+        assert 0.005 < (out[i] - area).abs().mean() < 0.25 and recs[i].family in ("film", "analogue")
+    again, recs2 = old_footage_lr(hr, lr, np.random.default_rng(2), 0.5)
+    assert recs2 == recs and torch.equal(again, out)  # seeded
+    with pytest.raises(ValueError, match=r"prob must be in \[0, 1\]"):
+        old_footage_lr(hr, lr, np.random.default_rng(0), 1.5)
 
 
 def _clean_clip(folder, n=6):

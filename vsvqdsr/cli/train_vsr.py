@@ -24,6 +24,9 @@ STAGE2_EXTRAS: tuple[tuple[str, str, str], ...] = (
     ("zoom_prob", "P", "stage 2: share of clips (0-1) whose GT is a camera zoom past the art's resolution "
                        "(a window upscaled by U(1, --zoom-max)), so soft edges are learned too (paper 0)"),
     ("zoom_max", "Z", "stage 2: largest zoom of --zoom-prob"),
+    ("old_prob", "P", "stage 2: share of clips (0-1) whose LR comes from an old-footage chain instead (film: "
+                      "optical blur and grain before the downscale, chroma bleed, 2-3 codec generations; "
+                      "analogue: tape ringing, chroma loss, line jitter, noise, MPEG-2 then x264) (paper 0)"),
     ("vq_colour_sigma", "S", "stage 2: the VQ step keeps its input's content below a Gaussian of sigma S (LR px), "
                              "so a weak degrader adds artefacts but no large-area colour shifts (paper 0: raw VQ "
                              "output)"),

@@ -18,7 +18,8 @@ Everything follows the VQD-SR paper and its reference code (the released trainin
 * "Old footage" damage, not in the paper (:func:`old_footage_clip`): the families of the benchmark's
   old-film and old-analogue severities (optical blur and film grain before the downscale, chroma
   bleed, two or three lossy generations with different codecs; analogue tape luma ringing, chroma
-  loss, line jitter and noise), every parameter and the codec order drawn per clip.
+  loss, line jitter and noise), every parameter and the codec order drawn per clip; in stage 2 a
+  share of clips can take their LR from it (:func:`old_footage_lr`).
 
 All randomness comes from a caller-provided ``numpy.random.Generator`` so that the sampling semantics
 (what is drawn per clip and what per frame) can be tested on fixed seeds. The samplers return the
@@ -56,7 +57,7 @@ __all__ = [
     "basic_ops", "basic_degrade_clip", "compress_clip", "sample_h264", "TopK", "sample_topk", "VQDegrader",
     "Stage2Record", "Stage2Options", "stage2_degrade", "usm_sharp", "truncate_uint8", "zoom_clips",
     "OLD_FOOTAGE_FAMILIES", "CodecPass", "OldFootageRecord", "sample_old_footage", "codec_roundtrip",
-    "old_footage_clip",
+    "old_footage_clip", "old_footage_lr",
 ]
 
 KERNEL_SIZE = 21
@@ -656,3 +657,35 @@ def old_footage_clip(hr: np.ndarray, rng: np.random.Generator, family: str | Non
                 log.warning(f"old footage: {e}; pass skipped")
                 ok = False
     return x.astype(np.float32) / 255.0, (rec if ok else OldFootageRecord(rec.family, rec.resize, rec.steps, False))
+
+
+def old_footage_lr(hr: Tensor, lr: Tensor, rng: np.random.Generator, prob: float,
+                   scale: int = 4) -> tuple[Tensor, list[OldFootageRecord | None]]:
+    """Stage-2 extra (not in the paper): with probability ``prob`` per clip, replace that clip's LR
+    (from :func:`stage2_degrade`) by :func:`old_footage_clip` of its GT, the family drawn per clip.
+
+    Args:
+        hr: ``B,T,3,H,W`` GT in [0, 1] on the training device. lr: ``B,T,3,H/scale,W/scale``, its
+        stage-2 LR. rng: the random source (the draws, then each chain). prob: in [0, 1].
+
+    Returns:
+        ``(lr, records)``: ``lr`` itself when no clip was drawn, else a copy with those clips
+        replaced; per clip the chain that ran or None. Nothing is drawn from ``rng`` when ``prob`` is 0.
+    """
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"old_footage_lr: prob must be in [0, 1], got {prob}")
+    b = hr.shape[0]
+    if prob == 0:
+        return lr, [None] * b
+    picked = (rng.random(b) < prob).tolist()
+    records: list[OldFootageRecord | None] = [None] * b
+    if not any(picked):
+        return lr, records
+    out = lr.clone()
+    for i, take in enumerate(picked):
+        if not take:
+            continue
+        clip = hr[i].detach().float().permute(0, 2, 3, 1).cpu().numpy()
+        old, records[i] = old_footage_clip(clip, rng, scale=scale)
+        out[i] = torch.from_numpy(old).permute(0, 3, 1, 2).to(out.device, out.dtype)
+    return out, records

@@ -46,7 +46,7 @@ from ..log import get_logger
 from ..nets.discriminators import MIN_INPUT, MultiScaleDiscriminator
 from ..nets.vsr import RecurrentVSR
 from ..weights.loading import WeightsError, atomic_write, atomic_write_bytes, load_state_dict
-from .degradations import Stage2Options, stage2_degrade, usm_sharp, zoom_clips
+from .degradations import Stage2Options, old_footage_lr, stage2_degrade, usm_sharp, zoom_clips
 from .loop import (LossLog, ema_update, finish_distributed, load_checkpoint, progress_bar, save_checkpoint,
                    setup_distributed, wrap_ddp)
 from .losses import gradient_l1_loss, halo_loss, l1_loss, lsgan_loss
@@ -90,6 +90,7 @@ class TrainConfig:
     halo_weight: float = 0.0  # stage 2: weight of the over/undershoot of the local GT range (paper: 0)
     zoom_prob: float = 0.0  # stage 2: share of clips whose GT is a zoom past the art's resolution (paper: 0)
     zoom_max: float = 1.5  # stage 2: largest such zoom
+    old_prob: float = 0.0  # stage 2: share of clips degraded by the old-footage chains instead (paper: 0)
     workers: int = -1
     seed: int = 0
     save_every: int = 5000
@@ -125,6 +126,8 @@ class TrainConfig:
                              f"{self.antialias_prob}")
         if not 0 <= self.zoom_prob <= 1 or self.zoom_max < 1:
             raise ValueError(f"zoom_prob must be in [0, 1] and zoom_max >= 1, got {self.zoom_prob}, {self.zoom_max}")
+        if not 0 <= self.old_prob <= 1:
+            raise ValueError(f"old_prob must be in [0, 1], got {self.old_prob}")
         if self.vq_colour_sigma < 0:
             raise ValueError(f"vq_colour_sigma must be >= 0, got {self.vq_colour_sigma}")
 
@@ -377,6 +380,8 @@ def _lr_gt(batch, cfg: TrainConfig, dev: torch.device, rank: int, it: int,
     if cfg.zoom_prob > 0:  # its own stream: the paper's draws stay as they were
         gt, _ = zoom_clips(gt, np.random.default_rng((cfg.seed, rank, it, 3)), cfg.zoom_prob, cfg.zoom_max)
     lr, _ = stage2_degrade(gt, rng, s2.degrader, cfg.stage2_options())
+    if cfg.old_prob > 0:  # its own stream, drawn after the paper's chain ran: those draws stay as they were
+        lr, _ = old_footage_lr(gt, lr, np.random.default_rng((cfg.seed, rank, it, 4)), cfg.old_prob)
     return lr, gt
 
 
