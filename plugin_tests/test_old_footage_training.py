@@ -109,3 +109,36 @@ def test_make_old_footage_data_refuses_the_benchmark(tmp_path, capsys):
     assert mod.main([str(tmp_path / "clean"), "--out", str(bench / "old"), "--frames", "4"]) == 2
     assert "make_old_footage_data: " in capsys.readouterr().err and not (bench / "old").exists()
     assert mod.main([str(tmp_path / "clean"), "--out", str(tmp_path / "o"), "--crop", "20"]) == 2
+
+
+def test_make_show_runs_a_benchmark_chain_over_training_clips(tmp_path, capsys):
+    from vsvqdsr.evaluation.build import SEVERITIES, clip_seed, degrade_frames
+
+    mod = load_script("make_show")
+    _clean_clip(tmp_path / "clean" / "clipA", n=4)
+    out = tmp_path / "show"
+    assert mod.main([str(tmp_path / "clean"), "--out", str(out), "--severity", "old-analogue"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == "" and "1/1 clipA: 4 frames 64x64" in cap.err
+    rec = json.loads((out / "show.json").read_text())["clips"]["clipA"]
+    assert rec["lr_size"] == [16, 16] and rec["seed"] == clip_seed("clipA", "old-analogue")
+
+    def decode(path, size):
+        import subprocess
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True).stdout
+        return np.frombuffer(raw, np.uint8).reshape(-1, size, size, 3)
+
+    clean = decode(out / "clean" / "clipA.mkv", 64)
+    assert np.array_equal(clean, make_clip_frames(4, 64, seed=2))  # lossless clean reference
+    # the show is the benchmark chain's output, stored losslessly
+    expect = degrade_frames(clean, SEVERITIES["old-analogue"], fps=24, seed=rec["seed"])
+    assert np.array_equal(decode(out / "lq" / "clipA.mkv", 16), expect)
+    assert mod.main([str(tmp_path / "clean"), "--out", str(out)]) == 2  # not replaced without --force
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert mod.main([str(tmp_path / "clean"), "--out", str(tmp_path / "o"), "--severity", "vhs"]) == 2
+    bench = tmp_path / "eval_set"
+    _clean_clip(bench / "gt" / "c0", n=2)
+    (bench / "benchmark.json").write_text(json.dumps({"vsvqdsr-benchmark": 1}))
+    assert mod.main([str(bench), "--out", str(tmp_path / "o2")]) == 2
+    assert "evaluation benchmark set" in capsys.readouterr().err and not (tmp_path / "o2").exists()

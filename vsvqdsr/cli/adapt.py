@@ -28,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
                        base=args.base, minutes=args.minutes, device=args.device, work=args.work, resume=args.resume,
                        force=args.force, degrader_steps=args.degrader_steps, vsr_iters=args.vsr_iters,
                        degrader_crop=args.degrader_crop, batch=args.batch, frames=args.frames, patch=args.patch,
-                       threads=args.threads, seed=args.seed)
+                       percep_weight=args.percep_weight, gan_weight=args.gan_weight, threads=args.threads,
+                       seed=args.seed)
     try:
         res = adapt(opt)
     except (AdaptError, ValueError, WeightsError, FileNotFoundError, RuntimeError) as e:
@@ -59,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=2, help="VSR clips per step (default 2)")
     p.add_argument("--frames", type=int, default=5, help="VSR frames per clip (default 5)")
     p.add_argument("--patch", type=int, default=128, help="VSR HR crop, multiple of 16, >= 96 (default 128)")
+    p.add_argument("--percep-weight", type=float, default=1.0,
+                   help="VSR perceptual loss weight (paper stage 2: 1; 0 with --gan-weight 0: a fidelity fine-tune)")
+    p.add_argument("--gan-weight", type=float, default=1.0, help="VSR adversarial loss weight (paper stage 2: 1)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: the trainers' default)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run)
