@@ -251,3 +251,23 @@ def test_sharpness_probe_scores_blurred_outputs(tiny_set, tmp_path, capsys):
         probe.main([str(out), "nope"])
     with pytest.raises(SystemExit, match="unknown severities"):
         probe.main([str(out), "bicubic", "--severities", "medium"])
+
+
+def test_cache_key_carries_the_precision_that_ran(monkeypatch, vqdsr_random_path):
+    """An f32 run keeps the keys of every f32 result; where auto resolves to bf16 (AMX-BF16) the
+    network methods get other keys, so f32 and bf16 frames are never mixed up."""
+    import vsvqdsr.backends.precision as prec
+    from vsvqdsr.evaluation.methods import ran_precision, resolve_methods
+
+    assert ran_precision("cpu", {"avx2", "fma"}) == {}
+    assert ran_precision("cpu", {"amx_bf16"}) == {"precision_ran": "bf16"}
+    assert ran_precision("ort", {"amx_bf16"}) == {} and ran_precision("cuda", {"amx_bf16"}) == {}
+    keys = {}
+    for caps in ({"avx2", "fma"}, {"avx2", "amx_bf16"}):
+        monkeypatch.setattr(prec, "capabilities", lambda caps=caps: frozenset(caps))
+        ms = resolve_methods(["bicubic"], [vqdsr_random_path])
+        keys[frozenset(caps)] = [m.cache_key("m") for m in ms]
+        if "amx_bf16" not in caps:  # f32: the settings (and so the keys) of recorded results
+            assert ms[1].settings == {"backend": "cpu", "scene_detect": False}
+    f32, bf16 = keys.values()
+    assert f32[0] == bf16[0] and f32[1] != bf16[1]  # a resizer has no precision; the network has

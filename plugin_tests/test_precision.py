@@ -478,3 +478,13 @@ def test_openvino_degrader_bf16_request_runs_the_marked_graph(lite, capfd):
         assert "lookup nodes f32" in b16.describe() and np.abs(y16 - y32).mean() < 0.02
     else:
         assert np.array_equal(y16, y32) and "(bf16 requested)" in b16.describe()
+
+
+def test_bench_table_columns_line_up_for_long_severity_names():
+    from vsvqdsr.evaluation.precision_gate import BenchResult
+
+    row = {"psnr_y_f32": 30.0, "psnr_y": 29.99, "ssimulacra2_f32": 10.0, "ssimulacra2": 9.98}
+    res = BenchResult("bf16", "bf16 (emulated)", [dict(row, severity="light"), dict(row, severity="old-analogue")])
+    head, light, old = res.lines()[1:4]
+    assert len(light) == len(old) == len(head)  # the widest name sets the column
+    assert light.index("30.000") == old.index("30.000") == head.index("PSNR-Y f32") + len("PSNR-Y f32") - 6

@@ -6,7 +6,7 @@
 # Usage: scripts/adapt_experiment.sh [EVAL_SET=eval_set] [OUT=runs/adapt-exp]
 #   CLEAN      clean training clips (default data/train_more/clean: scripts/make_degrade_data.sh)
 #   SHOW       the clips that become the show (default: the prologue_kid animation and four pans of CLEAN)
-#   MINUTES    adapt's whole budget (default 40); VSR_ITERS caps both fine-tunes (default 250)
+#   MINUTES    adapt's whole budget (default 30); VSR_ITERS caps both fine-tunes (default 300)
 #   THREADS    torch threads per training (default 1); METHODS the eval's other methods
 #   PERCEP, GAN  the fine-tunes' perceptual and adversarial weights (default 0, 0)
 # Writes OUT/show (make_show.py), OUT/basic (the basic-operator run), the models "show-adapt" and
@@ -16,8 +16,8 @@ set -euo pipefail
 EVAL_SET=${1:-eval_set}
 OUT=${2:-runs/adapt-exp}
 CLEAN=${CLEAN:-data/train_more/clean}
-MINUTES=${MINUTES:-40}
-VSR_ITERS=${VSR_ITERS:-250}
+MINUTES=${MINUTES:-30}
+VSR_ITERS=${VSR_ITERS:-300}
 THREADS=${THREADS:-1}
 PERCEP=${PERCEP:-0}   # 0 and 0: a fidelity fine-tune, as the base (vqdsr-ft) was trained; 1 and 1: the paper's
 GAN=${GAN:-0}         # stage-2 losses, a GAN whose fresh discriminator a short budget cannot settle

@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -83,6 +83,18 @@ def default_method_names() -> list[str]:
     return ["bicubic", "lanczos", *[n for n in DEFAULT_SISR if n in have], *sorted(installed_models("vsr"))]
 
 
+def ran_precision(backend: str, caps: Iterable[str] | None = None) -> dict:
+    """The settings entry for the precision a network method runs at with ``backend`` and
+    ``precision="auto"``: ``{"precision_ran": "bf16"}`` on a CPU with AMX-BF16 (for the CPU engines that
+    have bf16 kernels), else ``{}`` -- so an f32 run keeps the cache keys of every f32 result, and a
+    bf16 run never reuses f32 frames (or the reverse)."""
+    from ..backends.precision import capabilities, choose
+
+    if backend not in ("cpu", "openvino"):  # CUDA/TensorRT take fp16 explicitly; ORT's CPU engine is f32 only
+        return {}
+    return {"precision_ran": "bf16"} if choose("auto", capabilities() if caps is None else caps) == "bf16" else {}
+
+
 def resolve_methods(names: Sequence[str] | None, checkpoints: Sequence[str | os.PathLike] = (),
                     backend: str = "cpu") -> list[Method]:
     """Methods for ``names`` (None: :func:`default_method_names`) followed by ``checkpoints``
@@ -95,6 +107,7 @@ def resolve_methods(names: Sequence[str] | None, checkpoints: Sequence[str | os.
 
     avail = available_methods()
     vsr = installed_models("vsr")
+    ran = ran_precision(backend)
     chosen = list(default_method_names() if names is None else names)
     methods: list[Method] = []
     for n in chosen:
@@ -106,10 +119,10 @@ def resolve_methods(names: Sequence[str] | None, checkpoints: Sequence[str | os.
             methods.append(Method(n, "resize", settings={"resize": RESIZERS[n][0], **RESIZERS[n][1]}))
         elif kind == "sisr":
             p = sisr_dir() / f"{n}.safetensors"
-            methods.append(Method(n, "sisr", p, sha256_file(p), {"tile": 0}))
+            methods.append(Method(n, "sisr", p, sha256_file(p), {"tile": 0, **ran_precision("cpu")}))
         else:
             p = vsr[n].path
-            methods.append(Method(n, "vsr", p, sha256_file(p), {"backend": backend, "scene_detect": False}))
+            methods.append(Method(n, "vsr", p, sha256_file(p), {"backend": backend, "scene_detect": False, **ran}))
     for c in checkpoints:
         p = Path(c).expanduser()
         if not p.is_file():
@@ -118,7 +131,7 @@ def resolve_methods(names: Sequence[str] | None, checkpoints: Sequence[str | os.
         name = p.stem
         if any(m.name == name for m in methods):
             name = f"{name}-{digest[:8]}"
-        methods.append(Method(name, "vsr", p.resolve(), digest, {"backend": backend, "scene_detect": False}))
+        methods.append(Method(name, "vsr", p.resolve(), digest, {"backend": backend, "scene_detect": False, **ran}))
     if len({m.name for m in methods}) != len(methods):
         raise ValueError("resolve_methods: a method is named twice")
     return methods

@@ -227,11 +227,12 @@ class BenchResult:
     passed: bool = False
 
     def lines(self) -> list[str]:
+        w = max([8, *(len(str(r["severity"])) for r in self.rows)])  # old-analogue is 12 wide
         out = [f"benchmark: {self.precision} against f32, mean over clips (gate: loss <= {BENCH_GATE_PSNR_DB} dB "
                f"PSNR-Y and <= {BENCH_GATE_SSIMULACRA2} SSIMULACRA2): {'PASS' if self.passed else 'FAIL'}",
-               f"  {'severity':<8} {'PSNR-Y f32':>10} {'tested':>8} {'delta':>7}  {'SSIM2 f32':>9} {'tested':>8} {'delta':>7}"]
+               f"  {'severity':<{w}} {'PSNR-Y f32':>10} {'tested':>8} {'delta':>7}  {'SSIM2 f32':>9} {'tested':>8} {'delta':>7}"]
         for r in self.rows:
-            out.append(f"  {r['severity']:<8} {r['psnr_y_f32']:10.3f} {r['psnr_y']:8.3f} {r['psnr_y'] - r['psnr_y_f32']:+7.3f}"
+            out.append(f"  {r['severity']:<{w}} {r['psnr_y_f32']:10.3f} {r['psnr_y']:8.3f} {r['psnr_y'] - r['psnr_y_f32']:+7.3f}"
                        f"  {r['ssimulacra2_f32']:9.3f} {r['ssimulacra2']:8.3f} "
                        f"{r['ssimulacra2'] - r['ssimulacra2_f32']:+7.3f}")
         out.append(f"  tested: {self.ran}")
