@@ -49,6 +49,9 @@ def test_budget_split():
     assert vsr_iterations(50, 3.0, 5) == 1000
     assert vsr_iterations(0.01, 3.0, 5) == 5
     assert vsr_iterations(50, 3.0, 5, cap=40) == 40
+    # with the first leg's time (start-up included) counted once: 5 done in 60 s, the rest at 3 s
+    assert vsr_iterations(50, 3.0, 5, spent=60.0) == 5 + (3000 - 60) // 3
+    assert vsr_iterations(0.5, 3.0, 5, spent=60.0) == 5  # the first leg used the whole stage
     with pytest.raises(ValueError):
         vsr_iterations(1, 0.0, 0)
 
@@ -85,6 +88,7 @@ def test_adapt_end_to_end_resume_and_upscale(env, capsys, monkeypatch):
 
     monkeypatch.setitem(adapt_mod._RUNNERS, "floor", interrupted)
     assert main(["adapt", *args]) == 130
+    assert "adapt: stage-2 start: k = 1 floor" in capsys.readouterr().err  # the start is chosen, and said
     assert sorted(p.stem for p in (work / "stages").glob("*.json")) == ["degrader1", "degrader2", "frames"]
     assert not (env / "models" / "myshow.safetensors").exists()
     # without --resume the earlier run is not silently replaced
@@ -113,7 +117,14 @@ def test_adapt_end_to_end_resume_and_upscale(env, capsys, monkeypatch):
     assert card["sources"][0]["sha256"] == hashlib.sha256(lq.read_bytes()).hexdigest()
     assert card["degrader"]["stage1"]["steps"] == 2 and card["degrader"]["stage2"]["steps"] == 2
     assert card["degrader"]["stage1"]["init"] == "degrade-lite.safetensors"
-    assert card["degrader"]["stage2"]["init_note"] == "top branch from stage 1, middle and bottom from degrade-lite"
+    # stage 2 starts from whichever of the stage-1 splice and degrade-lite has the higher floor here
+    s2 = card["degrader"]["stage2"]
+    floors = s2["start_floors_db"]
+    assert set(floors) == {"stage-1 splice", "degrade-lite"}
+    if floors["stage-1 splice"] >= floors["degrade-lite"]:
+        assert s2["init_note"] == "top branch from stage 1, middle and bottom from degrade-lite"
+    else:
+        assert s2["init"] == "degrade-lite.safetensors" and s2["init_note"].startswith("degrade-lite as a whole")
     # a few steps from degrade-lite keep its floor on these frames (random middle/bottom branches,
     # stage 2 from stage 1 alone, measured 8.1 dB here against 17.8 dB)
     from vsvqdsr.training.export_degrader import reconstruction_k1

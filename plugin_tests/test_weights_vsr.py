@@ -93,17 +93,28 @@ def test_shipped_vqdsr_ft_model():
     assert d.variant == "vqdsr" and not d.feedback and d.num_params == 1_467_728
     card = json.loads(Path(info.path).with_suffix(".json").read_text())
     assert card["kind"] == "vsr" and card["params"] == d.num_params and info.license == "Apache-2.0"
-    figs, base = card["benchmark"]["figures"], card["benchmark"]["baselines"]
-    assert set(figs) == {"overall", "light", "medium", "heavy"}
-    # the card's verdict follows from its own figures: ahead of AnimeSR v1 on every severity
-    for scope in figs:
-        assert figs[scope]["cvvdp"] > base["animesr-v1"][scope]["cvvdp"]
-        assert figs[scope]["flicker"] < base["animesr-v1"][scope]["flicker"]
-    beats_all = (all(figs[s][m] > max(b[s][m] for b in base.values()) for s in figs for m in ("ssimulacra2", "cvvdp"))
-                 and all(figs[s]["flicker"] < min(b[s]["flicker"] for b in base.values()) for s in figs))
+    bench = card["benchmark"]
+    figs, base = bench["figures"], bench["baselines"]
+    assert {"overall", "light", "medium", "heavy"} <= set(figs) and all(set(b) == set(figs) for b in base.values())
+    # the card's rule table follows from its own figures: every mean cell's WIN/LOSS and best baseline
+    table = bench["goal_table"]
+    assert len(table) == 3 * (2 * (len(figs) - 1) + 1)  # per goal metric: overall, each severity, its clips
+    for row in table:
+        metric, scope = row["cell"].split("/", 1)
+        if scope in figs:
+            lower = metric == "flicker"
+            best = (min if lower else max)(base, key=lambda b: base[b][scope][metric])
+            assert row["value"] == figs[scope][metric] and row["best_baseline"] == best
+            beats = figs[scope][metric] < base[best][scope][metric] if lower else figs[scope][metric] > base[best][scope][metric]
+            if figs[scope][metric] != base[best][scope][metric]:  # equal after rounding: the raw figures decided
+                assert row["result"] == ("WIN" if beats else "LOSS")
+        else:  # "<severity>/clips": at least ceil(5 n / 6) of n clips won
+            wins = [c["result"] == "WIN" for c in row["clips"].values()]
+            assert row["result"] == ("WIN" if sum(wins) >= -(-5 * len(wins) // 6) else "LOSS")
+    beats_all = all(row["result"] == "WIN" for row in table)
     assert ("benchmark_rank" in card) == beats_all
     if not beats_all and "animesr-v1" in installed_models():
-        assert default_model() == "animesr-v1"
+        assert default_model() != "vqdsr-ft"
     if beats_all:
         assert default_model() == "vqdsr-ft"
     with torch.no_grad():

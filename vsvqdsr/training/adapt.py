@@ -70,12 +70,18 @@ def split_budget(minutes: float) -> dict[str, float]:
     return {k: minutes * v for k, v in BUDGET_SHARES.items()}
 
 
-def vsr_iterations(stage_minutes: float, seconds_per_iter: float, done: int, cap: int | None = None) -> int:
+def vsr_iterations(stage_minutes: float, seconds_per_iter: float, done: int, cap: int | None = None,
+                   spent: float | None = None) -> int:
     """Total VSR iterations that fit ``stage_minutes`` at the measured ``seconds_per_iter``, never
-    fewer than the ``done`` ones, at most ``cap`` (when given)."""
+    fewer than the ``done`` ones, at most ``cap`` (when given). ``spent``: seconds the ``done``
+    iterations took with start-up; the rest of the stage runs at ``seconds_per_iter`` (None: every
+    iteration of the stage at that rate)."""
     if seconds_per_iter <= 0 or not math.isfinite(seconds_per_iter):
         raise ValueError(f"seconds_per_iter must be positive, got {seconds_per_iter!r}")
-    n = max(done, int(stage_minutes * 60 / seconds_per_iter))
+    if spent is None:
+        n = max(done, int(stage_minutes * 60 / seconds_per_iter))
+    else:
+        n = done + max(0, int((stage_minutes * 60 - spent) / seconds_per_iter))
     return min(n, cap) if cap is not None else n
 
 
@@ -226,8 +232,9 @@ def _train_degrader(opt: AdaptOptions, work: Path, budget: dict, stage: int, don
 
     shipped = _shipped_degrader_fits()
     init = shipped if stage == 1 else str(work / "degrader1")
+    start_floors: dict[str, float] = {}
     if stage == 2 and shipped and not (work / "degrader2" / "last.pt").is_file():
-        init = str(_stage2_start(work, shipped))
+        init, start_floors = _choose_stage2_start(work, shipped, opt.threads)
     steps = opt.degrader_steps if opt.degrader_steps is not None else 1_000_000
     t = TrainOptions(data=[str(work / "frames")], out=str(work / f"degrader{stage}"), stage=stage, config="lite",
                      init=init, crop=_degrader_crop(opt, done["frames"]), batch=opt.degrader_batch, steps=steps,
@@ -235,10 +242,38 @@ def _train_degrader(opt: AdaptOptions, work: Path, budget: dict, stage: int, don
                      sample_every=0, threads=opt.threads or None, perceptual="auto",
                      disc_start=100_000 if stage == 1 else 80)  # the shipped degrade-lite's recipe
     s = train_vqgan(t)
-    return {"steps": s["steps"], "seconds": s["seconds"], "init": Path(init).name if init else "random",
-            "init_note": ("top branch from stage 1, middle and bottom from degrade-lite"
-                          if stage == 2 and init and init.endswith("degrader2-start.safetensors") else ""),
-            "l1_first": s["l1_first"], "l1_last": s["l1_last"], "crop": s["crop"]}
+    note = ""
+    if stage == 2 and init and init.endswith("degrader2-start.safetensors"):
+        note = "top branch from stage 1, middle and bottom from degrade-lite"
+    elif stage == 2 and init == shipped:
+        note = "degrade-lite as a whole: its k = 1 floor on these frames was above the stage-1 splice's"
+    out = {"steps": s["steps"], "seconds": s["seconds"], "init": Path(init).name if init else "random",
+           "init_note": note, "l1_first": s["l1_first"], "l1_last": s["l1_last"], "crop": s["crop"]}
+    if start_floors:
+        out["start_floors_db"] = start_floors
+    return out
+
+
+def _choose_stage2_start(work: Path, shipped: str, threads: int) -> tuple[str, dict[str, float]]:
+    """Stage 2's start when the shipped degrader fits: of (a) this run's stage-1 top branch with the
+    shipped middle and bottom branches and (b) the shipped degrader as a whole, the one with the
+    higher k = 1 floor on the user's frames (a short stage 1 can leave the top branch worse than the
+    shipped one: then stage 2 starts from the shipped degrader and only fine-tunes it)."""
+    import torch
+
+    from ..weights.degrader import load_degrader
+    from .export_degrader import reconstruction_k1
+
+    if threads:
+        torch.set_num_threads(threads)
+    splice = str(_stage2_start(work, shipped))
+    floors = {name: reconstruction_k1(load_degrader(path), work / "frames")["psnr_db"]
+              for name, path in (("stage-1 splice", splice), ("degrade-lite", shipped))}
+    best = splice if floors["stage-1 splice"] >= floors["degrade-lite"] else shipped
+    log.info(f"adapt: stage-2 start: k = 1 floor {floors['stage-1 splice']} dB with stage 1's top branch, "
+             f"{floors['degrade-lite']} dB with degrade-lite as a whole: starting from "
+             f"{'the splice' if best == splice else 'degrade-lite'}")
+    return best, floors
 
 
 def _stage_degrader1(opt, work, budget, done):
@@ -331,11 +366,15 @@ def _stage_vsr(opt, work, budget, done):
     else:
         cfg.iters = min(PROBE_ITERS, cap) if cap is not None else PROBE_ITERS
         s = train(cfg)
-        probe = {"iter": s["iter"], "sec": (time.perf_counter() - t0) / max(1, s["iter"])}
+        probe = {"iter": s["iter"], "sec": (time.perf_counter() - t0) / max(1, s["iter"]),
+                 "its_per_s": float(s.get("its_per_s", 0.0))}
         _write_json(probe_file, probe)
     sec = probe["sec"]
-    total = vsr_iterations(budget["vsr"], sec, probe["iter"], cap)
-    log.info(f"adapt: VSR step {sec:.2f} s (first {probe['iter']} iterations, start-up included): {total} iterations")
+    # the steady step time (the first leg's start-up, model loading, counts once, as time spent)
+    step = 1.0 / probe["its_per_s"] if probe.get("its_per_s", 0) > 0 else sec
+    total = vsr_iterations(budget["vsr"], step, probe["iter"], cap, spent=sec * probe["iter"])
+    log.info(f"adapt: VSR step {step:.2f} s ({probe['iter']} iterations took {sec * probe['iter']:.1f} s with "
+             f"start-up): {total} iterations")
     cfg.iters = total
     s = train(cfg)  # resumes from the latest checkpoint (a no-op leg when the first one reached total)
     return {"iterations": s["iter"], "seconds_per_iter_probe": round(sec, 3), "seconds": round(time.perf_counter() - t0, 1),

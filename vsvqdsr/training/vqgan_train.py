@@ -309,9 +309,9 @@ def train_vqgan(opt: TrainOptions) -> dict:
             x = x.to(device, non_blocking=True)
             terms = _train_step(run, opt, x, step, prec)
             step += 1
-            val = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()}
-            entry = {"step": step, **{k: val[k] for k in ("loss", "l1", "perceptual", "codebook", "g", "d",
-                                                          "d_weight")}, "time": round(time.time() - t0, 2)}
+            val = {k: float(terms[k].detach()) if torch.is_tensor(terms[k]) else float(terms[k])
+                   for k in ("loss", "l1", "perceptual", "codebook", "g", "d", "d_weight")}
+            entry = {"step": step, **val, "time": round(time.time() - t0, 2)}
             history.append({k: entry[k] for k in ("step", "l1", "codebook")})
             losses_log.write(entry)
             bar.update(1)
