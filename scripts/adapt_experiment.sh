@@ -36,11 +36,13 @@ mkdir -p "$OUT"
 # 2. adapt: degrader stages 1 + 2 on the show's frames, floor vs damage, VSR stage 2 from vqdsr-ft
 vqdsr adapt "$OUT"/show/lq/*.mkv --reference "$OUT"/show/clean/*.mkv --out show-adapt --clean "$CLEAN" \
   --minutes "$MINUTES" --vsr-iters "$VSR_ITERS" --degrader-crop 128 --threads "$THREADS" --device "$DEVICE" \
-  --percep-weight "$PERCEP" --gan-weight "$GAN" --work "$OUT/adapt" --force
+  --percep-weight "$PERCEP" --gan-weight "$GAN" --work "$OUT/adapt" --force > "$OUT/adapt.json"
+# the budget decides adapt's VSR iterations (at most VSR_ITERS): the basic run takes the same number
+ITERS=$("$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))['vsr_iterations'])" "$OUT/adapt.json")
 
-# 3. the same fine-tune with basic operators only: adapt's VSR recipe, --degrader none
+# 3. the same fine-tune with basic operators only: adapt's VSR recipe and iterations, --degrader none
 vqdsr train-vsr --stage 2 --data "$CLEAN" --out "$OUT/basic" --init vqdsr-ft --degrader none \
-  --iters "$VSR_ITERS" --batch 2 --frames 5 --patch 128 --topk released --workers 0 --seed 0 \
+  --iters "$ITERS" --batch 2 --frames 5 --patch 128 --topk released --workers 0 --seed 0 \
   --percep-weight "$PERCEP" --gan-weight "$GAN" \
   --save-every 1000000000 --sample-every 1000000000 --threads "$THREADS" --device "$DEVICE"
 vqdsr export "$OUT/basic" --output "$OUT/show-basic.safetensors" --force
