@@ -163,7 +163,8 @@ def default_name(kind: str = "vsr") -> str:
 
 
 def default_model() -> str:
-    """Name of the best installed VSR model (:func:`default_name` for ``"vsr"``)."""
+    """Name of the default VSR model (:func:`default_name` for ``"vsr"``: the benchmark-ranked one, else the
+    fixed order)."""
     return default_name("vsr")
 
 
