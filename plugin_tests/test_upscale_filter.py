@@ -336,7 +336,8 @@ def test_store_budget_bounds_memory_in_a_threaded_linear_render(threads):
     n, window = 40, 16
     src = clip_from_array(textured_frames(n, 128, 192, seed=4))
     st: dict = {}
-    clip = vqdsr.Upscale(src, backend="cpu", cache_mb=24, stats=st)
+    # the sizes above are vqdsr-ft's (no feedback input): named, not left to whichever model is the default
+    clip = vqdsr.Upscale(src, model="vqdsr-ft", backend="cpu", cache_mb=24, stats=st)
     futs, rss, peak_mb = {}, {}, 0.0
     for i in range(n):
         for j in range(i, min(i + window, n)):
