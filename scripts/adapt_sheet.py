@@ -16,7 +16,6 @@ stderr; nothing to stdout.
 from __future__ import annotations
 
 import argparse
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +34,10 @@ def _frame(path: Path, index: int) -> np.ndarray:
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255.0 ** 2
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+    """PSNR (dB) of two uint8 RGB frames, by the package's RGB PSNR."""
+    from vsvqdsr.evaluation.precision_gate import psnr_rgb
+
+    return psnr_rgb(a / 255.0, b / 255.0)
 
 
 def main(argv: list[str] | None = None) -> int:
